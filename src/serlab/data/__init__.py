@@ -1,0 +1,1 @@
+"""The data path: corpus folder -> manifest -> speaker split -> waveforms -> padded batches."""

@@ -1,0 +1,32 @@
+"""Batches of variable-length utterances: zero-padded waveforms plus their true lengths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from serlab.data.dataset import Example
+
+
+@dataclass
+class Batch:
+    """What the model side receives; `lengths` count valid samples per row."""
+
+    waveforms: torch.Tensor  # (batch, samples), zero-padded
+    lengths: torch.Tensor  # (batch,)
+    targets: torch.Tensor  # (batch,) class indices
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def pad_collate(examples: list[Example]) -> Batch:
+    """Stack examples into one right-padded batch."""
+    lengths = torch.tensor([len(e.waveform) for e in examples])
+    waveforms = torch.zeros(len(examples), int(lengths.max()))
+    for row, example in enumerate(examples):
+        waveforms[row, : len(example.waveform)] = example.waveform
+    targets = torch.tensor([e.target for e in examples])
+    return Batch(waveforms, lengths, targets, [e.id for e in examples])

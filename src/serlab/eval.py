@@ -1,0 +1,59 @@
+"""serlab-eval: re-test a checkpoint on the test split of the run that produced it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from serlab.configs import CONFIG_DIR
+from serlab.records import report, write_test_outputs
+from serlab.training.build import build_datamodule, build_module, instantiate_each
+
+log = logging.getLogger(__name__)
+
+
+def load_run(ckpt_path: Path) -> tuple[dict, DictConfig, list[str]]:
+    """Read a serlab checkpoint: its state, the run's composed config and its class order."""
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt_path}")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    saved = state.get("serlab")
+    if not saved or not saved.get("config"):
+        raise ValueError(f"ckpt_path: {ckpt_path} was not written by serlab-train (no 'serlab' record inside)")
+    return state, OmegaConf.create(saved["config"]), list(saved["classes"])
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Rebuild the run from its checkpoint, test it, write metrics.json and predictions.csv."""
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    state, run_cfg, classes = load_run(ckpt_path)
+    # `data.*` given to serlab-eval (e.g. +data.fold=1) override the run's own data config.
+    run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
+    datamodule = build_datamodule(run_cfg)
+    if datamodule.classes != classes:
+        raise ValueError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
+    module = build_module(run_cfg, classes)
+    module.load_state_dict(state["state_dict"])
+    trainer = instantiate(cfg.trainer, logger=instantiate_each(cfg.get("logger")) or False, callbacks=[])
+    trainer.test(module, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    output_dir = Path(cfg.paths.output_dir)
+    if trainer.is_global_zero:
+        write_test_outputs(module, metrics, output_dir, checkpoint=str(ckpt_path), fold=datamodule.fold)
+        report(metrics, output_dir)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    """Console entry point."""
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

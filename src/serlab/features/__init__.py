@@ -1,0 +1,1 @@
+"""Frontends: waveform + lengths -> features (batch, n_features, frames) + frame lengths."""

@@ -1,0 +1,1 @@
+"""Experiment loggers: factories with offline defaults, and image logging across backends."""

@@ -1,0 +1,57 @@
+"""A wandb logger that goes offline by itself when no server or account is reachable."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import socket
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import WandbLogger
+
+log = logging.getLogger(__name__)
+
+
+def _has_credentials(host: str) -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def _reachable(url: str, timeout: float) -> bool:
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_mode(requested: str | None, timeout: float = 2.0) -> str:
+    """'online' only with credentials and a reachable server; an explicit choice always wins."""
+    explicit = requested or os.environ.get("WANDB_MODE")
+    if explicit:
+        return explicit
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    if _has_credentials(urlparse(url).hostname or "") and _reachable(url, timeout):
+        return "online"
+    return "offline"
+
+
+def wandb_logger(save_dir: str, mode: str | None = None, server_timeout: float = 2.0, **kwargs) -> WandbLogger:
+    """Build a WandbLogger, falling back to offline mode with a hint on how to sync later."""
+    os.makedirs(save_dir, exist_ok=True)
+    chosen = resolve_mode(mode, server_timeout)
+    if chosen == "offline":
+        log.warning(
+            "wandb: no account or server reachable, logging offline under %s/wandb; "
+            "upload later with `wandb sync %s/wandb/offline-run-*`",
+            save_dir,
+            save_dir,
+        )
+    return WandbLogger(save_dir=save_dir, mode=chosen, **kwargs)

@@ -1,0 +1,1 @@
+"""Losses: (ModelOutput, targets) -> scalar."""

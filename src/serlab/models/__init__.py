@@ -1,0 +1,1 @@
+"""Models: features + lengths -> ModelOutput (encoder, length-aware pooling, head)."""

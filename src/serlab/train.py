@@ -1,0 +1,67 @@
+"""serlab-train: compose an experiment, train it, and test its best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from serlab.config_tree import print_config_tree
+from serlab.configs import CONFIG_DIR
+from serlab.records import report, write_split, write_test_outputs
+from serlab.training.build import build_datamodule, build_module, instantiate_each
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and/or test as `cfg.train` / `cfg.test` say; return the final metrics."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    if rank_zero_only.rank == 0 and cfg.get("print_config"):
+        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.classes)
+    loggers = instantiate_each(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
+    n_params = sum(p.numel() for p in module.parameters())
+    for logger in loggers:
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params})
+
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    if cfg.get("test", True):
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
+        if cfg.get("train", True) and not best:
+            log.warning("no best checkpoint (checkpointing off): testing the weights of the last epoch")
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        if trainer.is_global_zero:
+            write_test_outputs(module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold)
+    if trainer.is_global_zero:
+        write_split(datamodule.split_record(), output_dir / "split.csv")
+        report(metrics, output_dir)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Console entry point; returns the optimized metric for Hydra sweepers."""
+    metrics = train(cfg)
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else None
+
+
+if __name__ == "__main__":
+    main()

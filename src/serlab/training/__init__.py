@@ -1,0 +1,1 @@
+"""The training side: the LightningModule, its metrics, and building both from config."""

@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny synthetic corpus and composed configs that point into tmp folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from serlab.configs import CONFIG_DIR
+from serlab.data.corpora.synthetic import SyntheticCorpus
+
+# Small enough to generate in about a second, large enough for 5 speaker folds.
+TINY = {"n_speakers": 6, "utterances_per_emotion": 3, "n_sentences": 3}
+TINY_OVERRIDES = [f"data.corpus.{k}={v}" for k, v in TINY.items()] + ["data.batch_size=8", "data.eval_batch_size=8"]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding the tiny synthetic corpus, generated once per session."""
+    root = tmp_path_factory.mktemp("data")
+    SyntheticCorpus(root / "synthetic", **TINY).prepare()
+    return root
+
+
+def compose_train(tmp_path: Path, data_dir: Path, *overrides: str, config_name: str = "train") -> DictConfig:
+    """Compose a config as serlab-train would, with every path inside tmp_path."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            config_name=config_name,
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.data_dir={data_dir}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                "print_config=false",
+                *(TINY_OVERRIDES if config_name == "train" else ()),
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def run_cli(module: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m module args` as a user would; fail the test with its output on error."""
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    env.pop("WANDB_MODE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{module} {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def cli_overrides(tmp_path: Path, data_dir: Path) -> list[str]:
+    """Overrides that point a subprocess run at tmp folders and the tiny corpus."""
+    return [f"paths.root_dir={tmp_path}", f"paths.data_dir={data_dir}", "print_config=false", *TINY_OVERRIDES]

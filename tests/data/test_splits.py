@@ -1,0 +1,44 @@
+import pytest
+
+from serlab.data.manifest import Utterance
+from serlab.data.splits import SpeakerFolds, SpeakerLeakError, SpeakerSplit
+
+
+def _rows(n_speakers: int) -> list[Utterance]:
+    return [Utterance(f"u{s}_{i}", f"/x/{s}_{i}.wav", "a", f"spk{s:02d}") for s in range(n_speakers) for i in range(2)]
+
+
+@pytest.mark.parametrize("n_speakers,n_folds", [(10, 5), (10, 10), (7, 3), (6, 5)])
+def test_every_speaker_is_tested_once_and_never_leaks(n_speakers, n_folds):
+    rows = _rows(n_speakers)
+    protocol = SpeakerFolds(n_folds=n_folds, n_val_speakers=1)
+    tested = []
+    for fold in range(n_folds):
+        split = protocol.split(rows, fold)
+        assert not set(split.train) & set(split.test)
+        assert not set(split.val) & (set(split.train) | set(split.test))
+        assert len(split.train) + len(split.val) + len(split.test) == n_speakers
+        tested += split.test
+    assert sorted(tested) == sorted({r.speaker for r in rows})
+    sizes = [len(protocol.split(rows, f).test) for f in range(n_folds)]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_leaky_split_is_refused():
+    with pytest.raises(SpeakerLeakError, match="spk01"):
+        SpeakerSplit(train=("spk00", "spk01"), val=("spk02",), test=("spk01",)).check()
+
+
+def test_empty_side_is_refused():
+    with pytest.raises(SpeakerLeakError, match="val"):
+        SpeakerSplit(train=("a",), val=(), test=("b",)).check()
+
+
+def test_fold_out_of_range_names_the_key():
+    with pytest.raises(ValueError, match=r"data.fold must be in 0..4"):
+        SpeakerFolds(n_folds=5).split(_rows(10), 5)
+
+
+def test_too_few_speakers_names_the_key():
+    with pytest.raises(ValueError, match="data.split"):
+        SpeakerFolds(n_folds=5, n_val_speakers=4).split(_rows(5), 0)
