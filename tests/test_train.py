@@ -1,0 +1,102 @@
+"""End-to-end runs of serlab-train and serlab-eval on the tiny synthetic corpus."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from serlab.eval import evaluate
+from serlab.train import train
+from tests.conftest import cli_overrides, compose_train, run_cli
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _test_ids(run: Path) -> list[str]:
+    return sorted(r["id"] for r in _read_csv(run / "split.csv") if r["split"] == "test")
+
+
+def test_fast_dev_run_on_cpu(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "debug=fdr")
+    metrics = train(cfg)
+    assert {"test/uar", "test/war", "test/f1", "test/loss"} <= set(metrics)
+    run = tmp_path / "run"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["classes"] == ["neutral", "happy", "angry", "sad"]
+    assert len(record["confusion_matrix"]) == 4
+
+
+@pytest.mark.slow
+def test_train_resume_and_eval_reproduce(tmp_path, data_dir):
+    first = compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "trainer.limit_test_batches=1.0")
+    train(first)
+    run = tmp_path / "a" / "run"
+    assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert (run / "csv" / "test_confusion_matrix.png").stat().st_size > 0
+
+    # Resume: the second run starts at epoch 1 with the optimizer state of the first.
+    second = compose_train(
+        tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    )
+    train(second)
+    resumed = tmp_path / "b" / "run"
+    epochs = {int(r["epoch"]) for r in _read_csv(resumed / "csv" / "metrics.csv") if r.get("train/loss_epoch")}
+    assert epochs == {1}
+    last = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1 and last["global_step"] == 2 * 3  # two epochs of three batches
+
+    # serlab-eval on the best checkpoint scores the same test set to the same metrics.
+    trained = json.loads((run / "metrics.json").read_text())
+    eval_cfg = compose_train(tmp_path / "c", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    metrics = evaluate(eval_cfg)
+    for key in ("test/uar", "test/war", "test/f1"):
+        assert metrics[key] == pytest.approx(trained["metrics"][key], abs=1e-6)
+    evaluated = tmp_path / "c" / "run"
+    assert json.loads((evaluated / "metrics.json").read_text())["confusion_matrix"] == trained["confusion_matrix"]
+    assert _read_csv(evaluated / "predictions.csv") == _read_csv(run / "predictions.csv")
+
+
+def test_eval_refuses_a_foreign_checkpoint(tmp_path, data_dir):
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    cfg = compose_train(tmp_path, data_dir, f"ckpt_path={tmp_path / 'other.ckpt'}", config_name="eval")
+    with pytest.raises(ValueError, match="not written by serlab-train"):
+        evaluate(cfg)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_scores_each_test_utterance_once(tmp_path, data_dir):
+    run_cli(
+        "serlab.train",
+        *cli_overrides(tmp_path, data_dir),
+        "trainer=ddp_cpu",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "trainer.limit_test_batches=1.0",
+        "data.eval_batch_size=5",  # uneven shards: 18 test utterances over 2 processes in batches of 5
+        cwd=tmp_path,
+    )
+    (run,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
+    record = json.loads((run / "metrics.json").read_text())
+    predicted = sorted(r["id"] for r in _read_csv(run / "predictions.csv"))
+    assert predicted == _test_ids(run)
+    assert sum(map(sum, record["confusion_matrix"])) == len(predicted)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("logger", ["wandb", "many"])
+def test_loggers_run_offline(tmp_path, data_dir, logger):
+    proc = run_cli("serlab.train", *cli_overrides(tmp_path, data_dir), f"logger={logger}", "debug=limit", cwd=tmp_path)
+    (run,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
+    assert list((run / "wandb").glob("offline-run-*")), "wandb did not fall back to an offline run"
+    assert "wandb sync" in proc.stdout + proc.stderr
+    if logger == "many":
+        assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+        assert (run / "csv" / "metrics.csv").is_file()
+        assert list((tmp_path / "runs" / "mlflow").rglob("metrics/test/uar"))
