@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module
@@ -22,7 +24,7 @@ def options(group: str) -> list[str]:
 
 
 def test_every_group_of_the_design_exists():
-    expected = set(GROUPS) | {"paths", "hydra", "experiment", "debug"}
+    expected = set(GROUPS) | {"paths", "hydra", "experiment", "debug", "hparams_search"}
     present = {p.name for p in Path(CONFIG_DIR).iterdir() if p.is_dir() and any(p.glob("*.yaml"))}
     assert expected <= present
 
@@ -74,3 +76,13 @@ def test_eval_config_requires_a_checkpoint(tmp_path, data_dir):
     cfg = compose_train(tmp_path, data_dir, config_name="eval")
     with pytest.raises(MissingMandatoryValue):
         _ = cfg.ckpt_path
+
+
+@pytest.mark.parametrize("option", options("hparams_search"))
+def test_search_spaces_name_existing_keys(tmp_path, data_dir, option):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={option}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/uar"
+    for key in cfg.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, f"{option} searches {key}, which train.yaml does not have"

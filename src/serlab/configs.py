@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -16,3 +18,12 @@ def config_dir() -> Path:
 
 
 CONFIG_DIR = str(config_dir())
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+# Run records keep absolute paths, so serlab-eval finds the data from any working directory.
+if not OmegaConf.has_resolver("abspath"):
+    OmegaConf.register_new_resolver("abspath", _absolute)
