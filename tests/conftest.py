@@ -31,6 +31,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def compose_train(tmp_path: Path, data_dir: Path, *overrides: str, config_name: str = "train") -> DictConfig:
     """Compose a config as serlab-train would, with every path inside tmp_path."""
+    synthetic = all(not o.startswith("data=") or o == "data=synthetic" for o in overrides)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(
@@ -40,7 +41,7 @@ def compose_train(tmp_path: Path, data_dir: Path, *overrides: str, config_name: 
                 f"paths.data_dir={data_dir}",
                 f"paths.output_dir={tmp_path / 'run'}",
                 "print_config=false",
-                *(TINY_OVERRIDES if config_name == "train" else ()),
+                *(TINY_OVERRIDES if config_name == "train" and synthetic else ()),
                 *overrides,
             ],
             return_hydra_config=True,

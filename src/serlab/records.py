@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from serlab.data.datamodule import SERDataModule
 from serlab.training.metrics import per_class_recall
 from serlab.training.module import SERModule
 
@@ -43,12 +45,19 @@ def write_predictions(rows: list[dict[str, Any]], classes: list[str], path: Path
             writer.writerow([row["id"], classes[row["target"]], classes[best], *(f"{p:.6f}" for p in probs)])
 
 
-def write_split(rows: list[dict[str, str]], path: Path) -> None:
-    """Which utterance (and speaker) went to train, val or test."""
+def write_csv(rows: list[dict[str, Any]], columns: list[str], path: Path) -> None:
+    """Rows as CSV with a fixed header (written even when there are no rows)."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["id", "speaker", "label", "split"])
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_data_record(datamodule: SERDataModule, output_dir: Path) -> None:
+    """split.csv (which utterance went where), split.json (speakers per side) and skipped.csv."""
+    write_csv(datamodule.split_record(), ["id", "speaker", "label", "split"], output_dir / "split.csv")
+    write_json(datamodule.split_summary(), output_dir / "split.json")
+    write_csv([asdict(s) for s in datamodule.skipped()], ["id", "path", "reason"], output_dir / "skipped.csv")
 
 
 def write_test_outputs(module: SERModule, metrics: dict[str, float], output_dir: Path, **extra: Any) -> None:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from serlab.config_tree import print_config_tree
 from serlab.configs import CONFIG_DIR
-from serlab.records import report, write_split, write_test_outputs
+from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, instantiate_each
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero:
             write_test_outputs(module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold)
     if trainer.is_global_zero:
-        write_split(datamodule.split_record(), output_dir / "split.csv")
+        write_data_record(datamodule, output_dir)
         report(metrics, output_dir)
     return metrics
 

@@ -1,11 +1,33 @@
 import pytest
 
-from serlab.data.samplers import ShardSampler
+from serlab.data.samplers import LengthBatchSampler
 
 
 @pytest.mark.parametrize("n,world", [(10, 2), (11, 2), (7, 3), (1, 2)])
-def test_shards_cover_every_index_exactly_once(n, world):
-    data = list(range(n))
-    shards = [list(ShardSampler(data, world, rank)) for rank in range(world)]
-    assert sorted(i for shard in shards for i in shard) == data
-    assert [len(ShardSampler(data, world, r)) for r in range(world)] == [len(s) for s in shards]
+def test_eval_shards_cover_every_index_exactly_once(n, world):
+    lengths = [(i * 37) % 11 for i in range(n)]
+    shards = [list(LengthBatchSampler(lengths, 3, shuffle=False, num_replicas=world, rank=r)) for r in range(world)]
+    seen = sorted(i for shard in shards for batch in shard for i in batch)
+    assert seen == list(range(n))
+    for shard in shards:
+        flat = [i for batch in shard for i in batch]
+        assert [lengths[i] for i in flat] == sorted(lengths[i] for i in flat)
+
+
+def test_training_batches_hold_similar_lengths_and_change_each_epoch():
+    lengths = [(i * 7919) % 1000 for i in range(400)]
+    sampler = LengthBatchSampler(lengths, 8, shuffle=True, pool=50)
+    first = list(sampler)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first) / len(first)
+    assert spread < 100  # random batches of 8 from 0..999 would spread about 780
+    assert sorted(i for b in first for i in b) == list(range(400))
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_training_ranks_get_disjoint_equal_shares():
+    lengths = list(range(101))
+    shards = [list(LengthBatchSampler(lengths, 4, shuffle=True, drop_last=True, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1])
+    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+    assert all(len(b) == 4 for s in shards for b in s)

@@ -5,47 +5,64 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
 
+from serlab.data.audio import AudioSettings
+from serlab.data.cache import AudioCache
 from serlab.data.collate import Batch, pad_collate
 from serlab.data.corpora.base import Corpus
-from serlab.data.dataset import AudioDataset
+from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
-from serlab.data.samplers import ShardSampler
-from serlab.data.splits import SpeakerFolds, SpeakerSplit
+from serlab.data.samplers import LengthBatchSampler
+from serlab.data.splits import SpeakerSplit, SplitProtocol
 
 log = logging.getLogger(__name__)
 
 
 class SERDataModule(L.LightningDataModule):
-    """Scans a corpus, relabels it, splits it by speaker and serves padded batches."""
+    """Scans a corpus, relabels it, splits it by speaker and serves length-bucketed padded batches."""
 
     def __init__(
         self,
         corpus: Corpus,
         label_map: Mapping[str, str],
-        split: SpeakerFolds,
+        split: SplitProtocol,
         fold: int = 0,
-        sample_rate: int = 16000,
+        audio: AudioSettings | None = None,
+        cache_dir: str | Path | None = None,
+        on_bad_file: str = "error",
+        max_duration: float | None = None,
+        bucketing: bool = True,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if on_bad_file not in ON_BAD_FILE:
+            raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
+        if max_duration is not None and max_duration <= 0:
+            raise ValueError(f"data.max_duration must be positive seconds or null, got {max_duration}")
         self.corpus = corpus
         self.label_map = LabelMap(dict(label_map))
         self.protocol = split
         self.fold = fold
-        self.sample_rate = sample_rate
+        self.audio = audio or AudioSettings()
+        self.cache = AudioCache(cache_dir, self.audio)
+        self.on_bad_file = on_bad_file
+        self.max_samples = round(max_duration * self.audio.sample_rate) if max_duration else None
+        self.bucketing = bucketing
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
+        self.seed = seed
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -55,6 +72,11 @@ class SERDataModule(L.LightningDataModule):
         self.dropped: Counter = Counter()
         self.speaker_split: SpeakerSplit | None = None
         self.datasets: dict[str, AudioDataset] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate every waveform is brought to."""
+        return self.audio.sample_rate
 
     @property
     def classes(self) -> list[str]:
@@ -71,7 +93,13 @@ class SERDataModule(L.LightningDataModule):
         for side in wanted:
             if side not in self.datasets:
                 rows = [r for r in self.rows if r.speaker in getattr(self.speaker_split, side)]
-                self.datasets[side] = AudioDataset(rows, self.classes, self.sample_rate)
+                self.datasets[side] = AudioDataset(
+                    rows,
+                    self.classes,
+                    self.cache.load,
+                    self.on_bad_file,
+                    max_samples=self.max_samples if side == "train" else None,
+                )
 
     def _assign_splits(self) -> None:
         scanned = self.corpus.scan()
@@ -86,7 +114,11 @@ class SERDataModule(L.LightningDataModule):
             )
         if not self.rows:
             raise ValueError(f"data.label_map maps none of the corpus labels {sorted(self.dropped)}")
-        self.speaker_split = self.protocol.split(self.rows, self.fold)
+        try:
+            self.speaker_split = self.protocol.split(self.rows, self.fold)
+        except ValueError as err:
+            caveat = getattr(self.corpus, "caveat", "")
+            raise type(err)(f"{err}. {caveat}" if caveat else str(err)) from err
         log.info(
             "fold %d: train speakers %s | val %s | test %s",
             self.fold,
@@ -104,32 +136,52 @@ class SERDataModule(L.LightningDataModule):
             for r in self.rows
         ]
 
+    def split_summary(self) -> dict[str, object]:
+        """The fold, its speakers per side, utterance counts and what was dropped or skipped."""
+        if self.speaker_split is None:
+            self._assign_splits()
+        record = self.split_record()
+        return {
+            "corpus": self.corpus.name,
+            "protocol": type(self.protocol).__name__,
+            "fold": self.fold,
+            "speakers": {side: list(getattr(self.speaker_split, side)) for side in ("train", "val", "test")},
+            "utterances": dict(Counter(r["split"] for r in record)),
+            "dropped_labels": dict(self.dropped),
+            "skipped_files": len(self.skipped()),
+            "label_map": dict(self.label_map.mapping),
+        }
+
+    def skipped(self) -> list[Skipped]:
+        """Files left out as unusable, over every split loaded so far."""
+        return [s for data in self.datasets.values() for s in data.skipped]
+
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def train_dataloader(self) -> DataLoader[Batch]:
-        data = self.datasets["train"]
-        return DataLoader(
-            data,
-            batch_size=self.batch_size,
-            shuffle=True,
-            # A final batch of one would break batch normalisation statistics.
-            drop_last=len(data) > self.batch_size,
-            collate_fn=pad_collate,
-            **self.loader_options,
-        )
-
-    def _eval_loader(self, side: str) -> DataLoader[Batch]:
+    def _loader(self, side: str, batch_size: int, shuffle: bool) -> DataLoader[Batch]:
         data = self.datasets[side]
         world, rank = self._world()
-        sampler = ShardSampler(data, world, rank) if world > 1 else None
-        return DataLoader(
-            data, batch_size=self.eval_batch_size, sampler=sampler, collate_fn=pad_collate, **self.loader_options
+        # Sorting by length only pays when lengths differ; bucketing=false keeps plain random batches.
+        lengths = data.lengths if self.bucketing else [0] * len(data)
+        sampler = LengthBatchSampler(
+            lengths,
+            batch_size,
+            shuffle=shuffle,
+            # A final batch of one would break batch normalisation statistics.
+            drop_last=shuffle and len(data) > batch_size,
+            num_replicas=world,
+            rank=rank,
+            seed=self.seed,
         )
+        return DataLoader(data, batch_sampler=sampler, collate_fn=pad_collate, **self.loader_options)
+
+    def train_dataloader(self) -> DataLoader[Batch]:
+        return self._loader("train", self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader[Batch]:
-        return self._eval_loader("val")
+        return self._loader("val", self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader[Batch]:
-        return self._eval_loader("test")
+        return self._loader("test", self.eval_batch_size, shuffle=False)

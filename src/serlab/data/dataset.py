@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from serlab.data.audio import load_audio
+from serlab.data.audio import AudioError
 from serlab.data.manifest import Utterance
+
+log = logging.getLogger(__name__)
+ON_BAD_FILE = ("error", "skip")
 
 
 @dataclass(frozen=True)
@@ -20,18 +27,68 @@ class Example:
     target: int
 
 
-class AudioDataset(Dataset[Example]):
-    """Utterances decoded once, up front, to mono float waveforms at `sample_rate`."""
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the data, and why."""
 
-    def __init__(self, rows: list[Utterance], classes: list[str], sample_rate: int) -> None:
+    id: str
+    path: str
+    reason: str
+
+
+def _try_load(load: Callable[[Path], torch.Tensor], path: Path) -> torch.Tensor | AudioError:
+    try:
+        return load(path)
+    except AudioError as err:
+        return err
+
+
+class AudioDataset(Dataset[Example]):
+    """Utterances decoded once, up front; training crops long ones at random to `max_samples`."""
+
+    def __init__(
+        self,
+        rows: list[Utterance],
+        classes: list[str],
+        load: Callable[[Path], torch.Tensor],
+        on_bad_file: str = "error",
+        max_samples: int | None = None,
+        threads: int = 4,
+    ) -> None:
+        if on_bad_file not in ON_BAD_FILE:
+            raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
         index = {name: i for i, name in enumerate(classes)}
-        self.rows = rows
-        self.targets = [index[r.label] for r in rows]
-        # Decoding once keeps epochs free of I/O; workers forked later share these tensors.
-        self.waveforms = [load_audio(r.path, sample_rate) for r in rows]
+        # Decoding up front keeps epochs free of I/O; workers forked later share these tensors.
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            loaded = list(pool.map(lambda r: _try_load(load, r.path), rows))
+        self.rows: list[Utterance] = []
+        self.waveforms: list[torch.Tensor] = []
+        self.skipped: list[Skipped] = []
+        for row, wave in zip(rows, loaded):
+            if isinstance(wave, AudioError):
+                if on_bad_file == "error":
+                    raise AudioError(wave.path, f"{wave.reason} (set data.on_bad_file=skip to leave such files out)")
+                self.skipped.append(Skipped(row.id, str(row.path), wave.reason))
+            else:
+                self.rows.append(row)
+                self.waveforms.append(wave)
+        if self.skipped:
+            log.warning("skipped %d unusable file(s), e.g. %s", len(self.skipped), self.skipped[0])
+        self.targets = [index[r.label] for r in self.rows]
+        self.max_samples = max_samples
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def lengths(self) -> list[int]:
+        """Samples per example as served (after cropping), for length bucketing."""
+        cap = self.max_samples or None
+        return [min(len(w), cap) if cap else len(w) for w in self.waveforms]
+
     def __getitem__(self, i: int) -> Example:
-        return Example(self.rows[i].id, self.waveforms[i], self.targets[i])
+        wave = self.waveforms[i]
+        if self.max_samples and len(wave) > self.max_samples:
+            start = int(torch.randint(len(wave) - self.max_samples + 1, ()))
+            wave = wave[start : start + self.max_samples]
+        return Example(self.rows[i].id, wave, self.targets[i])

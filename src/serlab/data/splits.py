@@ -1,8 +1,10 @@
-"""Speaker-independent splits: every speaker sits in exactly one of train, val and test."""
+"""Speaker-independent protocols: every speaker sits in exactly one of train, val and test."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from serlab.data.manifest import Utterance
 
@@ -40,31 +42,134 @@ class SpeakerSplit:
         return None
 
 
+class SplitProtocol(Protocol):
+    """How a corpus is cut into speaker-disjoint folds."""
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        """How many folds the protocol has on these rows."""
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        """Assign every speaker of `rows` to train, val or test for `fold`."""
+
+
+def _speakers(rows: list[Utterance]) -> list[str]:
+    return sorted({r.speaker for r in rows})
+
+
+def _check_fold(fold: int, n_folds: int) -> None:
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"data.fold must be in 0..{n_folds - 1}, got {fold}")
+
+
+def _hold_out(groups: Sequence[Sequence[str]], fold: int, n_val_speakers: int) -> SpeakerSplit:
+    """Test on group `fold`; validate on the first speakers after it (wrapping round); train on the rest."""
+    test = list(groups[fold])
+    rest = [s for g in [*groups[fold + 1 :], *groups[:fold]] for s in g]
+    split = SpeakerSplit(tuple(rest[n_val_speakers:]), tuple(rest[:n_val_speakers]), tuple(test))
+    split.check()
+    return split
+
+
 @dataclass(frozen=True)
 class SpeakerFolds:
-    """k folds over sorted speakers; fold k tests on block k and validates on the next speakers."""
+    """k folds over sorted speakers, in contiguous blocks whose sizes differ by at most one."""
 
     n_folds: int = 5
     n_val_speakers: int = 1
 
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        return self.n_folds
+
     def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
-        """Assign every speaker of `rows` to train, val or test for `fold`."""
-        speakers = sorted({r.speaker for r in rows})
+        speakers = _speakers(rows)
         if self.n_folds < 2:
             raise ValueError(f"data.split.n_folds must be >= 2, got {self.n_folds}")
+        if self.n_val_speakers < 1:
+            raise ValueError(f"data.split.n_val_speakers must be >= 1, got {self.n_val_speakers}")
         largest_test = -(-len(speakers) // self.n_folds)
         if self.n_folds > len(speakers) or len(speakers) - largest_test - self.n_val_speakers < 1:
             raise ValueError(
-                f"data.split: {len(speakers)} speakers cannot fill {self.n_folds} test folds, "
+                f"data.split: {len(speakers)} speaker(s) {speakers[:12]} cannot fill {self.n_folds} test folds, "
                 f"{self.n_val_speakers} validation speaker(s) and at least one training speaker"
             )
-        if not 0 <= fold < self.n_folds:
-            raise ValueError(f"data.fold must be in 0..{self.n_folds - 1}, got {fold}")
-        # Contiguous blocks whose sizes differ by at most one speaker.
+        _check_fold(fold, self.n_folds)
         bounds = [round(i * len(speakers) / self.n_folds) for i in range(self.n_folds + 1)]
-        test = speakers[bounds[fold] : bounds[fold + 1]]
-        rest = speakers[bounds[fold + 1] :] + speakers[: bounds[fold]]
-        val, train = rest[: self.n_val_speakers], rest[self.n_val_speakers :]
-        split = SpeakerSplit(tuple(train), tuple(val), tuple(test))
+        blocks = [speakers[bounds[i] : bounds[i + 1]] for i in range(self.n_folds)]
+        return _hold_out(blocks, fold, self.n_val_speakers)
+
+
+@dataclass(frozen=True)
+class LeaveOneSpeakerOut:
+    """One fold per speaker: test on that speaker, validate on the next one(s) in sorted order."""
+
+    n_val_speakers: int = 1
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        return len(_speakers(rows))
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        return SpeakerFolds(len(_speakers(rows)), self.n_val_speakers).split(rows, fold)
+
+
+@dataclass(frozen=True)
+class SessionFolds:
+    """Leave one recording session out (IEMOCAP): validate on speakers of the next session."""
+
+    n_val_speakers: int = 1
+
+    def _sessions(self, rows: list[Utterance]) -> list[list[str]]:
+        missing = sum(1 for r in rows if not r.session)
+        if missing:
+            raise ValueError(f"data.split: session folds need a session for every utterance; {missing} have none")
+        by_session: dict[str, set[str]] = {}
+        for r in rows:
+            by_session.setdefault(r.session, set()).add(r.speaker)
+        crossing = [s for s in _speakers(rows) if sum(s in v for v in by_session.values()) > 1]
+        if crossing:
+            raise SpeakerLeakError(f"speaker(s) {crossing[:5]} record in several sessions: session folds would leak them")
+        return [sorted(by_session[s]) for s in sorted(by_session)]
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        return len(self._sessions(rows))
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        sessions = self._sessions(rows)
+        if len(sessions) < 2:
+            raise ValueError(f"data.split: session folds need at least two sessions, found {len(sessions)}")
+        _check_fold(fold, len(sessions))
+        return _hold_out(sessions, fold, self.n_val_speakers)
+
+
+@dataclass(frozen=True)
+class CrossCorpus:
+    """Test on whole corpora; train and validate on the others, validation speakers rotating with the fold."""
+
+    test: Sequence[str] = field(default_factory=tuple)
+    n_val_speakers: int = 1
+
+    def _train_speakers(self, rows: list[Utterance]) -> dict[str, list[str]]:
+        corpora = sorted({r.corpus for r in rows})
+        unknown = sorted(set(self.test) - set(corpora))
+        if not self.test or unknown:
+            raise ValueError(f"data.split.test must name test corpora among {corpora}; got {list(self.test)}")
+        training = {c: _speakers([r for r in rows if r.corpus == c]) for c in corpora if c not in self.test}
+        if not training:
+            raise ValueError(f"data.split.test {list(self.test)} leaves no corpus to train on")
+        return training
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        return min(len(s) for s in self._train_speakers(rows))
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        training = self._train_speakers(rows)
+        _check_fold(fold, self.n_folds_for(rows))
+        val, train = [], []
+        for speakers in training.values():
+            # n_val_speakers per training corpus, so each corpus has a say in model choice.
+            rotated = speakers[fold:] + speakers[:fold]
+            val += rotated[: self.n_val_speakers]
+            train += rotated[self.n_val_speakers :]
+        test = _speakers([r for r in rows if r.corpus in self.test])
+        split = SpeakerSplit(tuple(sorted(train)), tuple(sorted(val)), tuple(test))
         split.check()
         return split

@@ -9,9 +9,16 @@ from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
 
 
+# Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
+LOCATION_KEYS = ("root", "path", "roots")
+
+
 def build_datamodule(cfg: DictConfig) -> SERDataModule:
-    """Instantiate `cfg.data`."""
-    return instantiate(cfg.data, _recursive_=True, _convert_="all")
+    """Instantiate `cfg.data` (a missing `data.root` fails here, before any data is read)."""
+    node = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
+    for key in LOCATION_KEYS:
+        node.pop(key, None)
+    return instantiate(node, _recursive_=True, _convert_="all")
 
 
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:

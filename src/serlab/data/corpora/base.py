@@ -1,10 +1,16 @@
-"""What every corpus adapter provides."""
+"""What every corpus adapter provides, and the scanning every release-layout adapter shares."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Protocol
 
+import soundfile as sf
+
 from serlab.data.manifest import Utterance
+
+log = logging.getLogger(__name__)
 
 
 class Corpus(Protocol):
@@ -13,7 +19,71 @@ class Corpus(Protocol):
     name: str
 
     def prepare(self) -> None:
-        """Make the corpus available on disk (no-op for corpora the user brings)."""
+        """Make the corpus available on disk (for corpora the user brings: check that it is there)."""
 
     def scan(self) -> list[Utterance]:
         """Return one manifest row per usable utterance."""
+
+
+class CorpusLayoutError(FileNotFoundError):
+    """A root folder that does not hold the corpus in its release layout."""
+
+    def __init__(self, root: Path, corpus: str, layout: str, found: str) -> None:
+        super().__init__(f"{root}: {found}; data={corpus} expects {layout}")
+        self.root = root
+
+
+def audio_duration(path: Path) -> float:
+    """Duration in seconds from the file header; 0.0 when the header cannot be read (checked at load)."""
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError):
+        return 0.0
+
+
+class ReleaseCorpus:
+    """A corpus read from its authors' release layout under `root`; subclasses parse one file name."""
+
+    name = "corpus"
+    layout = ""  # the expected layout, shown when a root does not hold it
+    pattern = "**/*.wav"  # which files under root belong to the corpus
+    caveat = ""  # what a user should know when a protocol cannot be built on this corpus
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def prepare(self) -> None:
+        """Check that the root folder exists; a corpus the user brings is never downloaded."""
+        if not self.root.is_dir():
+            raise CorpusLayoutError(self.root, self.name, self.layout, "no such folder")
+
+    def scan(self) -> list[Utterance]:
+        """Parse every audio file of the layout; files that do not follow it are counted and reported."""
+        self.prepare()
+        files = sorted(self.root.glob(self.pattern))
+        parsed = [self.parse(path) for path in files]
+        ignored = [path for path, row in zip(files, parsed) if row is None]
+        if ignored:
+            log.warning(
+                "data=%s: ignored %d file(s) under %s that do not follow %s, e.g. %s",
+                self.name, len(ignored), self.root, self.layout, [str(p) for p in ignored[:3]],
+            )
+        rows = [row for row in parsed if row is not None and self.keep(row)]
+        left_out = len(files) - len(ignored) - len(rows)
+        if left_out:
+            log.info("data=%s: the corpus options leave out %d utterance(s)", self.name, left_out)
+        if not rows and left_out:
+            raise ValueError(f"data={self.name}: the corpus options leave out all {left_out} utterances under {self.root}")
+        if not rows:
+            found = f"none of {len(files)} audio file(s) follow the layout" if files else "no audio files found"
+            raise CorpusLayoutError(self.root, self.name, self.layout, found)
+        return rows
+
+    def keep(self, row: Utterance) -> bool:
+        """Whether the corpus options (a subset, a channel) keep this utterance."""
+        return True
+
+    def parse(self, path: Path) -> Utterance | None:
+        """One manifest row for `path`, or None when the file is not part of the corpus."""
+        raise NotImplementedError
+
