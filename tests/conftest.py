@@ -67,3 +67,22 @@ def run_cli(module: str, *args: str, cwd: Path, timeout: float = 600) -> subproc
 def cli_overrides(tmp_path: Path, data_dir: Path) -> list[str]:
     """Overrides that point a subprocess run at tmp folders and the tiny corpus."""
     return [f"paths.root_dir={tmp_path}", f"paths.data_dir={data_dir}", "print_config=false", *TINY_OVERRIDES]
+
+
+def write_tone(path: Path, seconds: float = 0.25, sample_rate: int = 16000, channels: int = 1) -> Path:
+    """A short audible tone at `path` (folders created), standing in for a corpus recording."""
+    import numpy as np
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wave = 0.3 * np.sin(2 * np.pi * 220 * t)
+    sf.write(path, np.repeat(wave[:, None], channels, axis=1), sample_rate)
+    return path
+
+
+def write_tree(root: Path, names: list[str]) -> Path:
+    """A fixture corpus: one short tone per relative path in `names` (without `.wav`)."""
+    for name in names:
+        write_tone(root / f"{name}.wav")
+    return root

@@ -1,11 +1,18 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
 import torch
 
+from serlab.data.audio import AudioError
 from serlab.data.collate import pad_collate
+from serlab.data.corpora.table import ManifestCorpus
 from serlab.data.corpora.synthetic import SyntheticCorpus
 from serlab.data.datamodule import SERDataModule
 from serlab.data.dataset import Example
 from serlab.data.splits import SpeakerFolds
-from tests.conftest import TINY
+from tests.conftest import TINY, write_tone
 
 
 def _datamodule(data_dir, label_map=None, fold=0):
@@ -46,3 +53,44 @@ def test_label_map_drops_and_merges(data_dir):
 def test_pad_collate_orders_targets_with_examples():
     batch = pad_collate([Example("a", torch.ones(3), 1), Example("b", torch.ones(5), 0)])
     assert batch.ids == ["a", "b"] and batch.targets.tolist() == [1, 0] and batch.lengths.tolist() == [3, 5]
+
+
+def _manifest_datamodule(tmp_path, on_bad_file, **options):
+    for speaker in ("s1", "s2", "s3"):
+        for k in range(2):
+            write_tone(tmp_path / f"{speaker}_{k}.wav", seconds=1.0 + k)
+    (tmp_path / "silent.wav").parent.mkdir(exist_ok=True)
+    sf.write(tmp_path / "silent.wav", np.zeros(16000), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    lines = [f"{s}_{k}.wav,happy,{s}" for s in ("s1", "s2", "s3") for k in range(2)]
+    lines += ["silent.wav,happy,s1", "broken.wav,happy,s3", "gone.wav,happy,s2"]
+    (tmp_path / "list.csv").write_text("path,label,speaker\n" + "\n".join(lines) + "\n")
+    return SERDataModule(
+        ManifestCorpus(tmp_path / "list.csv"), {"happy": "happy"}, SpeakerFolds(3, 1), on_bad_file=on_bad_file, **options
+    )
+
+
+def test_bad_files_stop_the_run_with_their_path_by_default(tmp_path):
+    dm = _manifest_datamodule(tmp_path, "error")
+    with pytest.raises(AudioError, match=r"(silent|unreadable|not found).*data.on_bad_file=skip"):
+        dm.setup()
+
+
+def test_skipped_files_are_counted_and_listed(tmp_path):
+    dm = _manifest_datamodule(tmp_path, "skip")
+    dm.setup()
+    reasons = {Path(s.path).name: s.reason for s in dm.skipped()}
+    assert set(reasons) == {"silent.wav", "broken.wav", "gone.wav"}
+    assert reasons["gone.wav"] == "file not found" and reasons["silent.wav"].startswith("silent")
+    assert sum(len(d) for d in dm.datasets.values()) == 6 and dm.split_summary()["skipped_files"] == 3
+
+
+def test_training_crops_at_random_and_evaluation_keeps_full_length(tmp_path):
+    dm = _manifest_datamodule(tmp_path, "skip", max_duration=0.5, cache_dir=tmp_path / "cache")
+    dm.setup()
+    train = dm.datasets["train"]
+    crops = {tuple(train[i].waveform[:50].tolist()) for i in range(len(train)) for _ in range(3)}
+    assert all(len(train[i].waveform) == 8000 for i in range(len(train)))
+    assert len(crops) > len(train)  # the crop start varies between draws
+    assert sorted(len(dm.datasets["test"][i].waveform) for i in range(2)) == [16000, 32000]
+    assert any((tmp_path / "cache").rglob("*.npy"))

@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import pytest
 
 from serlab.data.manifest import Utterance
-from serlab.data.splits import SpeakerFolds, SpeakerLeakError, SpeakerSplit
+from serlab.data.splits import CrossCorpus, LeaveOneSpeakerOut, SessionFolds, SpeakerFolds, SpeakerLeakError, SpeakerSplit
 
 
 def _rows(n_speakers: int) -> list[Utterance]:
@@ -42,3 +44,32 @@ def test_fold_out_of_range_names_the_key():
 def test_too_few_speakers_names_the_key():
     with pytest.raises(ValueError, match="data.split"):
         SpeakerFolds(n_folds=5, n_val_speakers=4).split(_rows(5), 0)
+
+
+def test_leave_one_speaker_out_has_a_fold_per_speaker():
+    rows = _rows(4)
+    protocol = LeaveOneSpeakerOut()
+    assert protocol.n_folds_for(rows) == 4
+    assert [protocol.split(rows, f).test for f in range(4)] == [("spk00",), ("spk01",), ("spk02",), ("spk03",)]
+    assert protocol.split(rows, 3).val == ("spk00",)
+    with pytest.raises(ValueError, match=r"data.fold must be in 0..3, got 4"):
+        protocol.split(rows, 4)
+
+
+def test_session_folds_refuse_a_speaker_in_two_sessions():
+    rows = [replace(r, session=f"S{i % 2}") for i, r in enumerate(_rows(3))]
+    with pytest.raises(SpeakerLeakError, match="several sessions"):
+        SessionFolds().split(rows, 0)
+
+
+def test_session_folds_need_sessions():
+    with pytest.raises(ValueError, match="need a session"):
+        SessionFolds().split(_rows(3), 0)
+
+
+def test_cross_corpus_needs_known_test_corpora():
+    rows = [replace(r, corpus="a") for r in _rows(3)]
+    with pytest.raises(ValueError, match=r"data.split.test must name test corpora among \['a'\]"):
+        CrossCorpus(test=["b"]).split(rows, 0)
+    with pytest.raises(ValueError, match="leaves no corpus to train on"):
+        CrossCorpus(test=["a"]).split(rows, 0)

@@ -158,7 +158,7 @@ class CrossCorpus:
         return training
 
     def n_folds_for(self, rows: list[Utterance]) -> int:
-        return min(len(s) for s in self._train_speakers(rows))
+        return min(len(s) for s in self._train_speakers(rows).values())
 
     def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
         training = self._train_speakers(rows)
