@@ -86,3 +86,14 @@ def write_tree(root: Path, names: list[str]) -> Path:
     for name in names:
         write_tone(root / f"{name}.wav")
     return root
+
+
+def batch_of(targets: list[int], **aux: list[float]):
+    """A Batch carrying only targets and auxiliary targets, for loss tests."""
+    import torch
+
+    from serlab.data.collate import Batch
+
+    n = len(targets)
+    return Batch(torch.zeros(n, 1), torch.ones(n, dtype=torch.long), torch.tensor(targets), [str(i) for i in range(n)],
+                 {k: torch.tensor(v, dtype=torch.float32) for k, v in aux.items()})  # fmt: skip

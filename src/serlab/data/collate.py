@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -17,9 +17,19 @@ class Batch:
     lengths: torch.Tensor  # (batch,)
     targets: torch.Tensor  # (batch,) class indices
     ids: list[str]
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> (batch,) auxiliary targets
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def permuted(self, order: torch.Tensor) -> Batch:
+        """The same batch with targets reordered (the partners mixup blends in)."""
+        return replace(
+            self,
+            targets=self.targets[order],
+            ids=[self.ids[i] for i in order.tolist()],
+            aux={k: v[order] for k, v in self.aux.items()},
+        )
 
 
 def pad_collate(examples: list[Example]) -> Batch:
@@ -29,4 +39,5 @@ def pad_collate(examples: list[Example]) -> Batch:
     for row, example in enumerate(examples):
         waveforms[row, : len(example.waveform)] = example.waveform
     targets = torch.tensor([e.target for e in examples])
-    return Batch(waveforms, lengths, targets, [e.id for e in examples])
+    aux = {key: torch.tensor([e.aux[key] for e in examples]) for key in examples[0].aux}
+    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux)

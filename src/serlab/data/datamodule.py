@@ -79,6 +79,11 @@ class SERDataModule(L.LightningDataModule):
         return self.audio.sample_rate
 
     @property
+    def corpora(self) -> list[str]:
+        """Names of the corpora in the data, in index order (the `corpus` task's classes)."""
+        return sorted({r.corpus for r in self.rows})
+
+    @property
     def classes(self) -> list[str]:
         """Class names in target-index order."""
         return self.label_map.classes
@@ -99,6 +104,7 @@ class SERDataModule(L.LightningDataModule):
                     self.cache.load,
                     self.on_bad_file,
                     max_samples=self.max_samples if side == "train" else None,
+                    corpora=self.corpora,
                 )
 
     def _assign_splits(self) -> None:

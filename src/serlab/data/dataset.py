@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from serlab.data.audio import AudioError
 from serlab.data.manifest import Utterance
+from serlab.data.targets import auxiliary_targets
 
 log = logging.getLogger(__name__)
 ON_BAD_FILE = ("error", "skip")
@@ -25,6 +26,7 @@ class Example:
     id: str
     waveform: torch.Tensor
     target: int
+    aux: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class AudioDataset(Dataset[Example]):
         on_bad_file: str = "error",
         max_samples: int | None = None,
         threads: int = 4,
+        corpora: list[str] | None = None,
     ) -> None:
         if on_bad_file not in ON_BAD_FILE:
             raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
@@ -75,6 +78,8 @@ class AudioDataset(Dataset[Example]):
         if self.skipped:
             log.warning("skipped %d unusable file(s), e.g. %s", len(self.skipped), self.skipped[0])
         self.targets = [index[r.label] for r in self.rows]
+        # Corpus indices must agree across splits, so the caller passes the full corpus list.
+        self.aux = [auxiliary_targets(r, corpora or sorted({r.corpus for r in rows})) for r in self.rows]
         self.max_samples = max_samples
 
     def __len__(self) -> int:
@@ -91,4 +96,4 @@ class AudioDataset(Dataset[Example]):
         if self.max_samples and len(wave) > self.max_samples:
             start = int(torch.randint(len(wave) - self.max_samples + 1, ()))
             wave = wave[start : start + self.max_samples]
-        return Example(self.rows[i].id, wave, self.targets[i])
+        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i])

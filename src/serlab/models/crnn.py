@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from serlab.lengths import length_mask
-from serlab.models.output import ModelOutput
+from serlab.models.classifier import Classifier
 from serlab.models.pooling import MeanPooling
+from serlab.models.rnn import RecurrentEncoder
 
 
 class ConvBlock(nn.Module):
@@ -30,8 +30,32 @@ class ConvBlock(nn.Module):
         return self.pool(x), torch.div(lengths + self.time_pool - 1, self.time_pool, rounding_mode="floor")
 
 
-class CRNN(nn.Module):
-    """Conv blocks over (frequency, time), a recurrent layer over time, mean pooling, a linear head."""
+class ConvRecurrentEncoder(nn.Module):
+    """Conv blocks over (frequency, time), then a recurrent stack over time."""
+
+    def __init__(
+        self, n_features: int, channels: Sequence[int], pools: Sequence[Sequence[int]], rnn: RecurrentEncoder | dict
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(pools):
+            raise ValueError(f"model: channels {list(channels)} and pools {list(pools)} need one entry per block")
+        blocks, c_in, freq = [], 1, n_features
+        for c_out, pool in zip(channels, pools):
+            blocks.append(ConvBlock(c_in, c_out, pool))
+            c_in, freq = c_out, -(-freq // int(pool[0]))
+        self.blocks = nn.ModuleList(blocks)
+        self.rnn = RecurrentEncoder(c_in * freq, **rnn)
+        self.out_features = self.rnn.out_features
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = features.unsqueeze(1)  # (batch, 1, freq, time)
+        for block in self.blocks:
+            x, lengths = block(x, lengths)
+        return self.rnn(x.flatten(1, 2).transpose(1, 2), lengths)
+
+
+class CRNN(Classifier):
+    """Conv blocks, a GRU/LSTM over time, mean pooling and a linear head."""
 
     def __init__(
         self,
@@ -43,31 +67,8 @@ class CRNN(nn.Module):
         hidden: int = 128,
         rnn_layers: int = 1,
         bidirectional: bool = True,
+        frame_level: bool = False,
     ) -> None:
-        super().__init__()
-        if len(channels) != len(pools):
-            raise ValueError(f"model: channels {list(channels)} and pools {list(pools)} need one entry per block")
-        rnn_types = {"gru": nn.GRU, "lstm": nn.LSTM}
-        if rnn not in rnn_types:
-            raise ValueError(f"model.rnn must be one of {sorted(rnn_types)}, got {rnn!r}")
-        blocks, c_in, freq = [], 1, n_features
-        for c_out, pool in zip(channels, pools):
-            blocks.append(ConvBlock(c_in, c_out, pool))
-            c_in, freq = c_out, -(-freq // int(pool[0]))
-        self.blocks = nn.ModuleList(blocks)
-        self.rnn = rnn_types[rnn](
-            c_in * freq, hidden, num_layers=rnn_layers, batch_first=True, bidirectional=bidirectional
-        )
-        self.pooling = MeanPooling()
-        self.dropout = nn.Dropout(0.0)  # rate set by the dropout regularizer
-        self.head = nn.Linear(hidden * (2 if bidirectional else 1), n_classes)
-
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
-        x = features.unsqueeze(1)  # (batch, 1, freq, time)
-        for block in self.blocks:
-            x, lengths = block(x, lengths)
-        x = x.flatten(1, 2).transpose(1, 2)  # (batch, time, channels * freq)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        x, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
-        pooled = self.pooling(self.dropout(x), lengths)
-        return ModelOutput(logits=self.head(self.dropout(pooled)))
+        recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
+        encoder = ConvRecurrentEncoder(n_features, channels, pools, recurrent)
+        super().__init__(encoder, MeanPooling(), n_classes, frame_level)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from hydra.utils import instantiate
+import inspect
+
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
@@ -21,15 +24,35 @@ def build_datamodule(cfg: DictConfig) -> SERDataModule:
     return instantiate(node, _recursive_=True, _convert_="all")
 
 
+def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None:
+    """Refuse a frontend, model and loss that do not fit together, saying why."""
+    model_cls = get_class(cfg.model._target_)
+    accepts = getattr(model_cls, "accepts", ("spectral",))
+    kind = getattr(frontend, "kind", "spectral")
+    if kind not in accepts:
+        raise ValueError(
+            f"model={model_cls.__name__} reads {' or '.join(accepts)} features, but frontend="
+            f"{type(frontend).__name__} gives {kind} ones: choose "
+            + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
+        )
+    if loss.frame_level and "frame_level" not in inspect.signature(model_cls).parameters:
+        raise ValueError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
+
+
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
-    # The model learns its input size from the frontend, so models never name a frontend.
-    model = instantiate(cfg.model)(n_features=frontend.out_features, n_classes=len(classes))
+    loss = instantiate(cfg.loss)
+    check_pairing(cfg, frontend, loss)
+    # The model learns its input size from the frontend and its output size from the loss,
+    # so models never name a frontend or a loss.
+    sizes = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
+    if loss.frame_level:
+        sizes["frame_level"] = True
     return SERModule(
         frontend=frontend,
-        model=model,
-        loss=instantiate(cfg.loss),
+        model=instantiate(cfg.model)(**sizes),
+        loss=loss,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},

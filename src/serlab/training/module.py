@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,8 +45,10 @@ class SERModule(L.LightningModule):
         self.classes = list(classes)
         self.monitor = monitor
         self.run_config = run_config
-        for regularizer in (regularizers or {}).values():
-            regularizer.attach(self.model)
+        self.regularizers = list((regularizers or {}).values())
+        for regularizer in self.regularizers:
+            if hasattr(regularizer, "attach"):
+                regularizer.attach(self.model)
         n = len(self.classes)
         self.confusion = nn.ModuleDict(
             {stage: MulticlassConfusionMatrix(num_classes=n) for stage in ("val", "test")}
@@ -57,23 +60,41 @@ class SERModule(L.LightningModule):
         features, frames = self.frontend(waveforms, lengths)
         return self.model(features, frames)
 
+    def _hooks(self, name: str) -> list[Callable]:
+        return [getattr(r, name) for r in self.regularizers if hasattr(r, name)]
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch.waveforms, batch.lengths), batch.targets)
+        waveforms = batch.waveforms
+        for noise in self._hooks("on_waveform"):
+            waveforms = noise(waveforms, batch.lengths)
+        features, frames = self.frontend(waveforms, batch.lengths)
+        for augment in self._hooks("on_features"):
+            features, frames = augment(features, frames), frames
+        mixes = self._hooks("mix")
+        if mixes:
+            features, frames, order, lam = mixes[0](features, frames)
+            output = self.model(features, frames)
+            loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
+        else:
+            loss = self.loss(self.model(features, frames), batch)
+        for penalty in self._hooks("penalty"):
+            loss = loss + penalty(self.model)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
-    def _score(self, batch: Batch, stage: str) -> ModelOutput:
+    def _score(self, batch: Batch, stage: str) -> torch.Tensor:
         output = self(batch.waveforms, batch.lengths)
-        loss = self.loss(output, batch.targets)
+        loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
-        self.confusion[stage].update(output.logits.argmax(dim=-1), batch.targets)
-        return output
+        probs = self.loss.predict(output)
+        self.confusion[stage].update(probs.argmax(dim=-1), batch.targets)
+        return probs
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._score(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        probs = self._score(batch, "test").logits.float().softmax(dim=-1).cpu()
+        probs = self._score(batch, "test").cpu()
         for uid, target, p in zip(batch.ids, batch.targets.tolist(), probs.tolist()):
             self.test_predictions.append({"id": uid, "target": target, "probs": p})
 
@@ -101,10 +122,33 @@ class SERModule(L.LightningModule):
             fig = confusion_figure(cm.cpu(), self.classes, title="test")
             log_figure(self.loggers, "test/confusion_matrix", fig, self.global_step)
 
+    def on_fit_start(self) -> None:
+        datamodule = self.trainer.datamodule
+        if hasattr(self.loss, "set_class_counts"):
+            counts = torch.bincount(torch.tensor(datamodule.datasets["train"].targets), minlength=len(self.classes))
+            self.loss.set_class_counts(counts)
+        if self.frontend.norm.needs_statistics:
+            self._gather_feature_statistics(datamodule.train_dataloader())
+
+    @torch.no_grad()
+    def _gather_feature_statistics(self, loader: Any) -> None:
+        """Global normalisation statistics from one pass over the training data (all processes)."""
+        norm = self.frontend.norm
+        for batch in loader:
+            norm.accumulate(*self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device)))
+        if self.trainer.world_size > 1:
+            for buffer in (norm.total, norm.squares, norm.count):
+                torch.distributed.all_reduce(buffer)
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
+        # Per-step schedules (one-cycle, warm-up) size themselves from the run's number of steps.
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
 

@@ -1,0 +1,51 @@
+"""What the short-time spectral frontends share: framing without centre padding, masks, normalisation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from serlab.features.normalize import FeatureNorm
+from serlab.lengths import length_mask
+
+
+class SpectralFrontend(nn.Module):
+    """Base of spectrogram, log-mel and MFCC: (batch, samples) -> (batch, features, frames).
+
+    Frames are taken without centre padding, so a frame only ever sees samples of its own
+    utterance: features are identical whether an utterance is alone or padded in a batch.
+    """
+
+    kind = "spectral"
+
+    def __init__(self, sample_rate: int, win_ms: float, hop_ms: float, out_features: int, normalize: str) -> None:
+        super().__init__()
+        if win_ms <= 0 or hop_ms <= 0 or out_features < 1:
+            raise ValueError("frontend: win_ms, hop_ms and the number of features must be positive")
+        self.win = int(round(sample_rate * win_ms / 1000))
+        self.hop = int(round(sample_rate * hop_ms / 1000))
+        self.n_fft = 1 << (self.win - 1).bit_length()
+        self.out_features = out_features
+        self.norm = FeatureNorm(out_features, normalize)
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Number of whole frames in each utterance (at least one)."""
+        return ((lengths - self.n_fft).clamp_min(0) // self.hop + 1).long()
+
+    def features(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """(batch, features, frames) before normalisation; subclasses define it."""
+        raise NotImplementedError
+
+    def raw_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked features and frame counts, before normalisation (what global statistics are gathered on)."""
+        if waveforms.shape[-1] < self.n_fft:
+            waveforms = nn.functional.pad(waveforms, (0, self.n_fft - waveforms.shape[-1]))
+        frames = self.frame_lengths(lengths)
+        # Spectra in half precision lose the quiet bands; keep the frontend in float32.
+        with torch.autocast(waveforms.device.type, enabled=False):
+            feats = self.features(waveforms.float(), frames)
+        return feats * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames = self.raw_features(waveforms, lengths)
+        return self.norm(feats, frames) * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames

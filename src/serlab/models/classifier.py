@@ -1,0 +1,46 @@
+"""The shape every model shares: encoder -> length-aware pooling -> head(s)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from serlab.models.output import ModelOutput
+
+
+
+class Classifier(nn.Module):
+    """Runs an encoder over (batch, features, time) and scores utterances, or every frame.
+
+    Subclasses build `encoder` (returning (batch, time, channels) and frame lengths) and
+    `pooling`. With `frame_level=True` the head scores every frame (for CTC) instead of the
+    pooled utterance. `tasks` adds one more head per auxiliary task on the pooled vector.
+    """
+
+    accepts: tuple[str, ...] = ("spectral",)  # which frontends' features the encoder understands
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        pooling: nn.Module,
+        n_classes: int,
+        frame_level: bool = False,
+        tasks: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(0.0)  # rate set by the dropout regularizer
+        self.frame_level = frame_level
+        self.head = nn.Linear(encoder.out_features, n_classes)
+        self.tasks = nn.ModuleDict({name: nn.Linear(encoder.out_features, size) for name, size in (tasks or {}).items()})
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        sequence, lengths = self.encoder(features, lengths)
+        sequence = self.dropout(sequence)
+        if self.frame_level:
+            return ModelOutput(frame_logits=self.head(sequence), frame_lengths=lengths)
+        pooled = self.dropout(self.pooling(sequence, lengths))
+        return ModelOutput(logits=self.head(pooled), heads={name: head(pooled) for name, head in self.tasks.items()})

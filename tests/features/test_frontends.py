@@ -1,0 +1,53 @@
+"""What every frontend keeps: padding never changes features, and normalisation modes work."""
+
+import pytest
+import torch
+
+from serlab.features.logmel import LogMel
+from serlab.features.mfcc import MFCC
+from serlab.features.raw import Raw
+from serlab.features.spectrogram import Spectrogram
+
+FRONTENDS = {
+    "logmel": lambda norm: LogMel(n_mels=32, normalize=norm),
+    "spectrogram": lambda norm: Spectrogram(normalize=norm),
+    "mfcc": lambda norm: MFCC(normalize=norm),
+    "raw": lambda norm: Raw(frame_ms=40.0, normalize=norm),
+}
+
+
+@pytest.mark.parametrize("normalize", ["none", "utterance"])
+@pytest.mark.parametrize("name", FRONTENDS)
+def test_padding_does_not_change_features(name, normalize):
+    frontend = FRONTENDS[name](normalize)
+    wave = torch.randn(12345)
+    alone, n = frontend(wave[None], torch.tensor([12345]))
+    padded = torch.stack([torch.cat([wave, torch.zeros(5000)]), torch.randn(17345)])
+    batched, m = frontend(padded, torch.tensor([12345, 17345]))
+    assert n[0] == m[0] and batched.shape[1] == alone.shape[1] == frontend.out_features
+    torch.testing.assert_close(batched[0, :, : int(n)], alone[0, :, : int(n)], atol=1e-4, rtol=1e-4)
+    assert batched[0, :, int(n) :].abs().sum() == 0
+
+
+def test_global_normalisation_uses_accumulated_training_statistics():
+    frontend = LogMel(n_mels=16, normalize="global")
+    waves, lengths = torch.randn(4, 16000) * torch.tensor([[0.1], [1.0], [2.0], [0.5]]), torch.tensor([16000, 9000, 16000, 4000])
+    assert frontend.norm.needs_statistics
+    frontend.norm.accumulate(*frontend.raw_features(waves, lengths))
+    assert not frontend.norm.needs_statistics
+    feats, frames = frontend(waves, lengths)
+    valid = torch.cat([feats[i, :, : frames[i]] for i in range(4)], dim=1)
+    torch.testing.assert_close(valid.mean(dim=1), torch.zeros(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(valid.std(dim=1, unbiased=False), torch.ones(16), atol=1e-3, rtol=0)
+
+
+def test_raw_frames_are_consecutive_samples():
+    wave = torch.arange(2000, dtype=torch.float32)
+    frames, n = Raw(sample_rate=16000, frame_ms=40.0)(wave[None], torch.tensor([2000]))
+    assert frames.shape == (1, 640, 3) and n.tolist() == [3]
+    assert frames[0, :, 1].tolist() == wave[640:1280].tolist()
+
+
+def test_unknown_normalisation_is_refused():
+    with pytest.raises(ValueError, match="frontend.normalize"):
+        LogMel(normalize="speaker")
