@@ -29,9 +29,14 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def compose_train(tmp_path: Path, data_dir: Path, *overrides: str, config_name: str = "train") -> DictConfig:
-    """Compose a config as serlab-train would, with every path inside tmp_path."""
-    synthetic = all(not o.startswith("data=") or o == "data=synthetic" for o in overrides)
+def compose_train(
+    tmp_path: Path, data_dir: Path, *overrides: str, config_name: str = "train", tiny: bool | None = None
+) -> DictConfig:
+    """Compose a config as serlab-train would, with every path inside tmp_path.
+
+    The tiny synthetic corpus is used unless another corpus is chosen (or `tiny=False`).
+    """
+    synthetic = all(not o.startswith("data=") or o == "data=synthetic" for o in overrides) if tiny is None else tiny
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(

@@ -5,7 +5,7 @@ import torch
 from lightning import Trainer
 
 from serlab.training.build import build_datamodule, build_module
-from tests.conftest import compose_train
+from tests.conftest import compose_train, write_tone
 
 FRONTENDS = ["logmel", "spectrogram", "mfcc", "raw"]
 MODELS = ["crnn", "blstm", "attention", "self_attention", "e2e", "multitask"]
@@ -68,3 +68,23 @@ def test_ctc_refuses_a_model_without_frame_scores(tmp_path, data_dir):
 )
 def test_regularizers_optimizers_and_schedules_train(tmp_path, data_dir, overrides):
     steps(compose_train(tmp_path, data_dir, *SMALL["crnn"], *overrides, "trainer.max_epochs=1"), n=3)
+
+
+def test_rating_heads_train_and_report_concordance(tmp_path, data_dir):
+    lines = []
+    for s in range(5):
+        for k, label in enumerate(["calm", "joy", "calm", "joy"]):
+            write_tone(tmp_path / "audio" / f"s{s}_{k}.wav", seconds=0.3 + 0.1 * k)
+            lines.append(f"audio/s{s}_{k}.wav,{label},s{s},{0.2 * k + 0.1 * s:.2f}")
+    (tmp_path / "list.csv").write_text("path,label,speaker,arousal\n" + "\n".join(lines) + "\n")
+    cfg = compose_train(
+        tmp_path, data_dir, "data=manifest", f"data.path={tmp_path / 'list.csv'}", "data.label_map={calm: calm, joy: joy}",
+        "model=multitask", "+model.tasks.arousal=1", "loss=multitask", "+loss.weights.arousal=1.0",
+        *SMALL["blstm"], "data.batch_size=4",
+    )  # fmt: skip
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.classes)
+    trainer = Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, use_distributed_sampler=False)  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    assert -1.0 <= float(trainer.callback_metrics["val/ccc_arousal"]) <= 1.0

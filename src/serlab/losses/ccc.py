@@ -42,7 +42,7 @@ class CCC(nn.Module):
     def forward(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
         missing = [t for t in self.tasks if t not in output.heads]
         if missing:
-            raise ValueError(f"loss=ccc needs model heads {missing}: use model=multitask with model.tasks.{missing[0]}=1")
+            raise ValueError(f"loss=ccc needs model heads {missing}: use model=multitask +model.tasks.{missing[0]}=1")
         return torch.stack([regression_loss(output.heads[t], batch.aux[t]) for t in self.tasks]).mean()
 
     def predict(self, output: ModelOutput) -> torch.Tensor:

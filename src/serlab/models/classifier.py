@@ -20,6 +20,7 @@ class Classifier(nn.Module):
     """
 
     accepts: tuple[str, ...] = ("spectral",)  # which frontends' features the encoder understands
+    frame_scores = True  # whether the model takes frame_level=True (for frame-level losses such as CTC)
 
     def __init__(
         self,

@@ -17,6 +17,8 @@ class MultiTask(Classifier):
     valence, the number of classes for a categorical one such as gender or corpus.
     """
 
+    frame_scores = False
+
     def __init__(
         self,
         n_features: int,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -35,7 +33,7 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
             f"{type(frontend).__name__} gives {kind} ones: choose "
             + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
         )
-    if loss.frame_level and "frame_level" not in inspect.signature(model_cls).parameters:
+    if loss.frame_level and not getattr(model_cls, "frame_scores", False):
         raise ValueError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
 
 
@@ -64,4 +62,8 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
 
 def instantiate_each(group: DictConfig | None) -> list:
     """Instantiate every entry of a name -> config mapping (loggers, callbacks)."""
+    headless = [name for name, node in (group or {}).items() if node is not None and "_target_" not in node]
+    if headless:
+        # e.g. an experiment sets callbacks.early_stopping.patience while callbacks=none removed the callback
+        raise ValueError(f"{group._key()}.{headless[0]} has settings but no _target_: its option was not selected")
     return [instantiate(node) for node in (group or {}).values() if node is not None]

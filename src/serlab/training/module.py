@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
+from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
 from serlab.loggers.images import log_figure
@@ -53,6 +54,11 @@ class SERModule(L.LightningModule):
         self.confusion = nn.ModuleDict(
             {stage: MulticlassConfusionMatrix(num_classes=n) for stage in ("val", "test")}
         )
+        # Concordance of every rating head (size 1), e.g. arousal, as val/ccc_arousal and test/ccc_arousal.
+        ratings = [name for name, head in getattr(model, "tasks", {}).items() if head.out_features == 1]
+        self.concordance = nn.ModuleDict(
+            {f"{stage}_{task}": ConcordanceCorrCoef() for stage in ("val", "test") for task in ratings}
+        )
         self.last_confusion: dict[str, torch.Tensor] = {}
         self.test_predictions: list[dict[str, Any]] = []
 
@@ -88,6 +94,12 @@ class SERModule(L.LightningModule):
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
         self.confusion[stage].update(probs.argmax(dim=-1), batch.targets)
+        for key, metric in self.concordance.items():
+            if key.startswith(f"{stage}_"):
+                task = key.removeprefix(f"{stage}_")
+                rated = ~torch.isnan(batch.aux[task])
+                if rated.any():
+                    metric.update(output.heads[task].squeeze(-1)[rated].float(), batch.aux[task][rated].float())
         return probs
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -102,6 +114,10 @@ class SERModule(L.LightningModule):
         cm = self.confusion[stage].compute()  # summed over processes
         self.confusion[stage].reset()
         metrics = {f"{stage}/{k}": v for k, v in summarize(cm).items()}
+        for key, metric in self.concordance.items():
+            if key.startswith(f"{stage}_") and metric.update_count:
+                metrics[f"{stage}/ccc_{key.removeprefix(f'{stage}_')}"] = metric.compute()
+                metric.reset()
         self.log_dict(metrics, prog_bar=stage == "val", sync_dist=True)
         self.last_confusion[stage] = cm.cpu()
         return cm
