@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
