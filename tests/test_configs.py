@@ -102,3 +102,15 @@ def test_search_spaces_name_existing_keys(tmp_path, data_dir, option):
     assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/uar"
     for key in cfg.hydra.sweeper.params:
         assert OmegaConf.select(cfg, key) is not None, f"{option} searches {key}, which train.yaml does not have"
+
+
+@pytest.mark.parametrize("group", ["data/split", "data/label_map"])
+def test_nested_data_options_compose(tmp_path, data_dir, group):
+    for option in options(group):
+        extra = ["data.split.test=[synthetic]"] if option == "cross_corpus" else []
+        cfg = compose_train(tmp_path, data_dir, f"{group}={option}", *extra)
+        node = cfg.data.split if group == "data/split" else cfg.data.label_map
+        if group == "data/split":
+            assert instantiate(node).n_folds_for is not None
+        else:
+            assert node and all(isinstance(v, str) for v in node.values())

@@ -26,3 +26,9 @@ def test_bad_options_name_the_key():
         CrossEntropy(label_smoothing=1.0)
     with pytest.raises(ValueError, match="loss.class_weights"):
         CrossEntropy(class_weights="inverse")
+
+
+def test_class_weights_stay_out_of_checkpoints():
+    trained = CrossEntropy(class_weights="balanced")
+    trained.set_class_counts(torch.tensor([3, 1]))
+    CrossEntropy(class_weights="balanced").load_state_dict(trained.state_dict(), strict=True)

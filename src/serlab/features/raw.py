@@ -36,8 +36,7 @@ class Raw(nn.Module):
         samples, lengths = self.raw_features(waveforms, lengths)
         x = self.norm(samples, lengths).squeeze(1) * length_mask(lengths, waveforms.shape[-1])
         frames = self.frame_lengths(lengths)
-        if x.shape[-1] < self.frame * frames.max():
-            x = nn.functional.pad(x, (0, self.frame * int(frames.max()) - x.shape[-1]))
-        x = x[:, : self.frame * int(frames.max())]
+        needed = self.frame * int(frames.max())
+        x = nn.functional.pad(x, (0, max(0, needed - x.shape[-1])))[:, :needed]
         framed = x.view(x.shape[0], -1, self.frame).transpose(1, 2)
         return framed * length_mask(frames, framed.shape[-1]).unsqueeze(1), frames

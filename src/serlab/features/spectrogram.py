@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torchaudio
 
-from serlab.features.stft import SpectralFrontend
+from serlab.features.stft import SpectralFrontend, fft_size
 
 
 class Spectrogram(SpectralFrontend):
@@ -19,8 +19,7 @@ class Spectrogram(SpectralFrontend):
         max_hz: float | None = 4000.0,
         normalize: str = "none",
     ) -> None:
-        win = int(round(sample_rate * win_ms / 1000))
-        n_fft = 1 << (win - 1).bit_length()
+        _, n_fft = fft_size(sample_rate, win_ms)
         bins = n_fft // 2 + 1
         if max_hz is not None:
             bins = min(bins, int(max_hz / (sample_rate / n_fft)) + 1)

@@ -9,6 +9,12 @@ from serlab.features.normalize import FeatureNorm
 from serlab.lengths import length_mask
 
 
+def fft_size(sample_rate: int, win_ms: float) -> tuple[int, int]:
+    """Window length in samples and the power-of-two FFT size that holds it."""
+    win = int(round(sample_rate * win_ms / 1000))
+    return win, 1 << (win - 1).bit_length()
+
+
 class SpectralFrontend(nn.Module):
     """Base of spectrogram, log-mel and MFCC: (batch, samples) -> (batch, features, frames).
 
@@ -22,9 +28,8 @@ class SpectralFrontend(nn.Module):
         super().__init__()
         if win_ms <= 0 or hop_ms <= 0 or out_features < 1:
             raise ValueError("frontend: win_ms, hop_ms and the number of features must be positive")
-        self.win = int(round(sample_rate * win_ms / 1000))
+        self.win, self.n_fft = fft_size(sample_rate, win_ms)
         self.hop = int(round(sample_rate * hop_ms / 1000))
-        self.n_fft = 1 << (self.win - 1).bit_length()
         self.out_features = out_features
         self.norm = FeatureNorm(out_features, normalize)
 

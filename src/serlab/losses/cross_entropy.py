@@ -24,7 +24,8 @@ class CrossEntropy(nn.Module):
             raise ValueError(f"loss.class_weights must be one of {list(CLASS_WEIGHTS)}, got {class_weights!r}")
         self.label_smoothing = label_smoothing
         self.class_weights = class_weights
-        self.register_buffer("weight", None)
+        # Recomputed from the training counts at every fit start, so not part of checkpoints.
+        self.register_buffer("weight", None, persistent=False)
 
     def n_outputs(self, n_classes: int) -> int:
         """Scores the model must emit per utterance."""

@@ -16,5 +16,6 @@ class AttentionRNN(BLSTM):
     """
 
     def __init__(self, n_features: int, n_classes: int, attention_hidden: int | None = None, **blstm: Any) -> None:
-        channels = blstm.get("hidden", 128) * (2 if blstm.get("bidirectional", True) else 1)
-        super().__init__(n_features, n_classes, pooling=AttentivePooling(channels, attention_hidden), **blstm)
+        super().__init__(
+            n_features, n_classes, pooling=lambda channels: AttentivePooling(channels, attention_hidden), **blstm
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from serlab.models.classifier import Classifier
@@ -11,7 +13,7 @@ from serlab.models.sequence import FramesFirst
 
 
 class BLSTM(Classifier):
-    """A packed (bi)LSTM stack, length-aware pooling (mean unless given), a linear head."""
+    """A packed (bi)LSTM stack, length-aware pooling (mean, or `pooling(channels)`), a linear head."""
 
     def __init__(
         self,
@@ -21,7 +23,8 @@ class BLSTM(Classifier):
         layers: int = 2,
         bidirectional: bool = True,
         frame_level: bool = False,
-        pooling: nn.Module | None = None,
+        pooling: Callable[[int], nn.Module] | None = None,
     ) -> None:
         encoder = FramesFirst(RecurrentEncoder(n_features, hidden, layers, bidirectional, "lstm"))
-        super().__init__(encoder, pooling or MeanPooling(), n_classes, frame_level)
+        pooled = pooling(encoder.out_features) if pooling else MeanPooling()
+        super().__init__(encoder, pooled, n_classes, frame_level)

@@ -75,7 +75,7 @@ class SERModule(L.LightningModule):
             waveforms = noise(waveforms, batch.lengths)
         features, frames = self.frontend(waveforms, batch.lengths)
         for augment in self._hooks("on_features"):
-            features, frames = augment(features, frames), frames
+            features = augment(features, frames)
         mixes = self._hooks("mix")
         if mixes:
             features, frames, order, lam = mixes[0](features, frames)
