@@ -88,8 +88,7 @@ class AudioDataset(Dataset[Example]):
     @property
     def lengths(self) -> list[int]:
         """Samples per example as served (after cropping), for length bucketing."""
-        cap = self.max_samples or None
-        return [min(len(w), cap) if cap else len(w) for w in self.waveforms]
+        return [min(len(w), self.max_samples or len(w)) for w in self.waveforms]
 
     def __getitem__(self, i: int) -> Example:
         wave = self.waveforms[i]

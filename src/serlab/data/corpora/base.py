@@ -60,6 +60,7 @@ class ReleaseCorpus:
     def scan(self) -> list[Utterance]:
         """Parse every audio file of the layout; files that do not follow it are counted and reported."""
         self.prepare()
+        self.read_metadata()
         files = sorted(self.root.glob(self.pattern))
         parsed = [self.parse(path) for path in files]
         ignored = [path for path, row in zip(files, parsed) if row is None]
@@ -78,6 +79,9 @@ class ReleaseCorpus:
             found = f"none of {len(files)} audio file(s) follow the layout" if files else "no audio files found"
             raise CorpusLayoutError(self.root, self.name, self.layout, found)
         return rows
+
+    def read_metadata(self) -> None:
+        """Read the release's side files (labels, demographics) that `parse` looks up; none by default."""
 
     def keep(self, row: Utterance) -> bool:
         """Whether the corpus options (a subset, a channel) keep this utterance."""

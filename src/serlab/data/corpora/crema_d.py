@@ -37,10 +37,8 @@ class CremaD(ReleaseCorpus):
         super().__init__(root)
         self.demographics: dict[str, dict[str, str]] = {}
 
-    def scan(self) -> list[Utterance]:
-        self.prepare()
+    def read_metadata(self) -> None:
         self.demographics = read_demographics(self.root / "VideoDemographics.csv")
-        return super().scan()
 
     def parse(self, path: Path) -> Utterance | None:
         code = NAME.fullmatch(path.name)

@@ -41,10 +41,8 @@ class EmoDB(ReleaseCorpus):
         super().__init__(root)
         self.perception: dict[str, dict[str, str]] = {}
 
-    def scan(self) -> list[Utterance]:
-        self.prepare()
+    def read_metadata(self) -> None:
         self.perception = read_perception(self.root / "erkennung.txt")
-        return super().scan()
 
     def parse(self, path: Path) -> Utterance | None:
         code = NAME.fullmatch(path.name)

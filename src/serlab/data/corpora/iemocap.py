@@ -58,11 +58,9 @@ class IEMOCAP(ReleaseCorpus):
         self.labels: dict[str, dict[str, str]] = {}
         self.transcripts: dict[str, str] = {}
 
-    def scan(self) -> list[Utterance]:
-        self.prepare()
+    def read_metadata(self) -> None:
         self.labels = read_evaluations(self.root)
         self.transcripts = read_transcripts(self.root)
-        return super().scan()
 
     def keep(self, row: Utterance) -> bool:
         return not self.improvised_only or row.extra["dialog"] == "improvised"
