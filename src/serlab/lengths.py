@@ -17,3 +17,8 @@ def masked_mean(x: torch.Tensor, lengths: torch.Tensor, dim: int = -1) -> torch.
     shape[0], shape[dim] = mask.shape
     mask = mask.view(shape)
     return (x * mask).sum(dim) / mask.sum(dim).clamp_min(1)
+
+
+def ceil_div(lengths: torch.Tensor, factor: int) -> torch.Tensor:
+    """Valid lengths after grouping every `factor` steps, a trailing partial group included."""
+    return torch.div(lengths + factor - 1, factor, rounding_mode="floor")

@@ -8,6 +8,7 @@ from serlab.models.blstm import BLSTM
 from serlab.models.crnn import CRNN
 from serlab.models.e2e import E2E
 from serlab.models.multitask import MultiTask
+from serlab.models.sequence import stack_frames
 from serlab.models.transformer import SelfAttention
 
 N_FEATURES = {"spectral": 24, "waveform": 160}
@@ -15,10 +16,11 @@ MODELS = {
     "crnn_gru": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="gru", **kw),
     "crnn_lstm": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="lstm", rnn_layers=2, **kw),
     "blstm": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=2, **kw),
+    "blstm_stacked": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=1, subsample=3, **kw),
     "attention": lambda n, c, **kw: AttentionRNN(n, c, hidden=32, layers=1, **kw),
     "self_attention": lambda n, c, **kw: SelfAttention(n, c, d_model=32, heads=2, layers=2, ff=64, **kw),
     "e2e": lambda n, c, **kw: E2E(n, c, filters=8, kernels=(8, 16), pools=(2, 4), hidden=32, **kw),
-    "multitask": lambda n, c: MultiTask(n, c, tasks={"gender": 2, "arousal": 1}, hidden=32, layers=1),
+    "multitask": lambda n, c: MultiTask(n, c, tasks={"gender": 2, "arousal": 1}, hidden=32, layers=1, subsample=2),
 }
 
 
@@ -71,7 +73,18 @@ def test_multitask_has_one_head_per_task():
     assert out.logits.shape == (3, 4) and out.heads["gender"].shape == (3, 2) and out.heads["arousal"].shape == (3, 1)
 
 
+def test_stacking_groups_neighbouring_frames_and_counts_partial_groups():
+    x = torch.arange(2 * 7 * 2, dtype=torch.float32).view(2, 7, 2)
+    stacked, lengths = stack_frames(x, torch.tensor([7, 4]), 3)
+    assert stacked.shape == (2, 3, 6) and lengths.tolist() == [3, 2]
+    assert stacked[0, 0].tolist() == x[0, :3].flatten().tolist()
+    # frames past an utterance's end read as zeros, whatever the padding held
+    assert stacked[1, 1].tolist() == [*x[1, 3].tolist(), 0, 0, 0, 0]
+
+
 def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="model.subsample"):
+        BLSTM(8, 2, subsample=0)
     with pytest.raises(ValueError, match="model.rnn"):
         CRNN(8, 2, rnn="transformer")
     with pytest.raises(ValueError, match="divisible"):

@@ -12,6 +12,13 @@ from serlab.models.rnn import RecurrentEncoder
 from serlab.models.sequence import FramesFirst
 
 
+def frame_lstm(n_features: int, hidden: int, layers: int, bidirectional: bool, subsample: int) -> FramesFirst:
+    """A packed (bi)LSTM stack over frames, every `subsample` frames stacked into one step."""
+    if subsample < 1:
+        raise ValueError(f"model.subsample must be >= 1 (frames stacked per LSTM step), got {subsample}")
+    return FramesFirst(RecurrentEncoder(n_features * subsample, hidden, layers, bidirectional, "lstm"), subsample)
+
+
 class BLSTM(Classifier):
     """A packed (bi)LSTM stack, length-aware pooling (mean, or `pooling(channels)`), a linear head."""
 
@@ -22,9 +29,10 @@ class BLSTM(Classifier):
         hidden: int = 128,
         layers: int = 2,
         bidirectional: bool = True,
+        subsample: int = 1,
         frame_level: bool = False,
         pooling: Callable[[int], nn.Module] | None = None,
     ) -> None:
-        encoder = FramesFirst(RecurrentEncoder(n_features, hidden, layers, bidirectional, "lstm"))
+        encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
         pooled = pooling(encoder.out_features) if pooling else MeanPooling()
         super().__init__(encoder, pooled, n_classes, frame_level)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from serlab.lengths import length_mask
+from serlab.lengths import ceil_div, length_mask
 from serlab.models.classifier import Classifier
 from serlab.models.pooling import MeanPooling
 from serlab.models.rnn import RecurrentEncoder
@@ -27,7 +27,7 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = length_mask(lengths, x.shape[-1])[:, None, None, :]
         x = torch.relu(self.norm(self.conv(x))) * mask
-        return self.pool(x), torch.div(lengths + self.time_pool - 1, self.time_pool, rounding_mode="floor")
+        return self.pool(x), ceil_div(lengths, self.time_pool)
 
 
 class ConvRecurrentEncoder(nn.Module):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from serlab.models.blstm import frame_lstm
 from serlab.models.classifier import Classifier
 from serlab.models.pooling import MeanPooling
-from serlab.models.rnn import RecurrentEncoder
-from serlab.models.sequence import FramesFirst
 
 
 class MultiTask(Classifier):
@@ -27,6 +26,7 @@ class MultiTask(Classifier):
         hidden: int = 128,
         layers: int = 2,
         bidirectional: bool = True,
+        subsample: int = 1,
     ) -> None:
-        encoder = FramesFirst(RecurrentEncoder(n_features, hidden, layers, bidirectional, "lstm"))
+        encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
         super().__init__(encoder, MeanPooling(), n_classes, tasks=tasks)
