@@ -55,7 +55,7 @@ def write_csv(rows: list[dict[str, Any]], columns: list[str], path: Path) -> Non
 
 def write_data_record(datamodule: SERDataModule, output_dir: Path) -> None:
     """split.csv (which utterance went where), split.json (speakers per side) and skipped.csv."""
-    write_csv(datamodule.split_record(), ["id", "speaker", "label", "split"], output_dir / "split.csv")
+    write_csv(datamodule.split_record(), ["id", "speaker", "gender", "label", "split"], output_dir / "split.csv")
     write_json(datamodule.split_summary(), output_dir / "split.json")
     write_csv([asdict(s) for s in datamodule.skipped()], ["id", "path", "reason"], output_dir / "skipped.csv")
 

@@ -107,19 +107,28 @@ class SERDataModule(L.LightningDataModule):
                     corpora=self.corpora,
                 )
 
-    def _assign_splits(self) -> None:
-        scanned = self.corpus.scan()
-        if not scanned:
-            raise ValueError(f"data.corpus ({self.corpus.name}): the corpus has no utterances")
-        self.rows, self.dropped = self.label_map.apply(scanned)
-        if self.dropped:
-            log.warning(
-                "label map dropped %d utterance(s) with unmapped labels: %s",
-                sum(self.dropped.values()),
-                dict(self.dropped),
-            )
+    def n_folds(self) -> int:
+        """How many folds the split protocol makes of this corpus (reads its listing, no audio)."""
+        return self.protocol.n_folds_for(self._labelled_rows())
+
+    def _labelled_rows(self) -> list[Utterance]:
         if not self.rows:
-            raise ValueError(f"data.label_map maps none of the corpus labels {sorted(self.dropped)}")
+            scanned = self.corpus.scan()
+            if not scanned:
+                raise ValueError(f"data.corpus ({self.corpus.name}): the corpus has no utterances")
+            self.rows, self.dropped = self.label_map.apply(scanned)
+            if self.dropped:
+                log.warning(
+                    "label map dropped %d utterance(s) with unmapped labels: %s",
+                    sum(self.dropped.values()),
+                    dict(self.dropped),
+                )
+            if not self.rows:
+                raise ValueError(f"data.label_map maps none of the corpus labels {sorted(self.dropped)}")
+        return self.rows
+
+    def _assign_splits(self) -> None:
+        self._labelled_rows()
         try:
             self.speaker_split = self.protocol.split(self.rows, self.fold)
         except ValueError as err:
@@ -138,7 +147,13 @@ class SERDataModule(L.LightningDataModule):
         if self.speaker_split is None:
             self._assign_splits()
         return [
-            {"id": r.id, "speaker": r.speaker, "label": r.label, "split": self.speaker_split.side_of(r.speaker) or "unused"}
+            {
+                "id": r.id,
+                "speaker": r.speaker,
+                "gender": r.gender,
+                "label": r.label,
+                "split": self.speaker_split.side_of(r.speaker) or "unused",
+            }
             for r in self.rows
         ]
 
@@ -183,8 +198,19 @@ class SERDataModule(L.LightningDataModule):
         )
         return DataLoader(data, batch_sampler=sampler, collate_fn=pad_collate, **self.loader_options)
 
+    def _resume_point(self) -> tuple[int, int]:
+        """The epoch a fit starts at and how many of its batches a mid-epoch checkpoint had trained."""
+        if self.trainer is None:
+            return 0, 0
+        loop = self.trainer.fit_loop
+        done = loop.epoch_loop.batch_progress.current.completed if loop.restarting else 0
+        return loop.epoch_progress.current.processed, done
+
     def train_dataloader(self) -> DataLoader[Batch]:
-        return self._loader("train", self.batch_size, shuffle=True)
+        loader = self._loader("train", self.batch_size, shuffle=True)
+        # Lightning builds this iterator before it sets the epoch, and does not rebuild it on resume.
+        loader.batch_sampler.resume_at(*self._resume_point())
+        return loader
 
     def val_dataloader(self) -> DataLoader[Batch]:
         return self._loader("val", self.eval_batch_size, shuffle=False)

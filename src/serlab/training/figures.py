@@ -28,3 +28,20 @@ def confusion_figure(cm: torch.Tensor, classes: list[str], title: str = "") -> F
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def bar_figure(values: dict[str, float], title: str, ylabel: str, reference: float | None = None) -> Figure:
+    """One bar per named value in [0, 1], labelled with its value; `reference` draws a dashed line."""
+    fig = Figure(figsize=(1.5 + 0.55 * len(values), 3.6))
+    ax = fig.subplots()
+    # positions plus tick labels: names such as speaker "03" must not be read as numbers
+    bars = ax.bar(range(len(values)), list(values.values()), color="#4c72b0", tick_label=list(values))
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    if reference is not None:
+        ax.axhline(reference, color="black", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    return fig

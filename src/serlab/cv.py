@@ -1,0 +1,163 @@
+"""serlab-cv: train every speaker fold of one experiment (for each seed), then report mean ± std over folds."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from serlab.config_tree import print_config_tree
+from serlab.configs import CONFIG_DIR
+from serlab.loggers.images import log_figure
+from serlab.records import write_json
+from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
+from serlab.reports.render import write_report
+from serlab.train import train
+from serlab.training.build import build_datamodule, instantiate_each
+
+log = logging.getLogger(__name__)
+
+# Keys that may differ when an interrupted CV is continued; everything else must match.
+FREE_KEYS = ("paths", "cv", "print_config", "ckpt_path")
+
+
+def run_folder(cv_dir: Path, fold: int, seed: int) -> Path:
+    """Where one fold and seed trains."""
+    return cv_dir / f"fold_{fold}" / f"seed_{seed}"
+
+
+def is_finished(folder: Path) -> bool:
+    """A run is finished once it has written its test metrics."""
+    return (folder / "metrics.json").is_file()
+
+
+def plan(cfg: DictConfig) -> list[tuple[int, int]]:
+    """(fold, seed) pairs to run: `cv.folds` (all folds of the protocol when null) x `cv.seeds`."""
+    folds = cfg.cv.get("folds")
+    if folds is None:
+        datamodule = build_datamodule(cfg)
+        datamodule.prepare_data()
+        folds = range(datamodule.n_folds())
+    seeds = cfg.cv.get("seeds") or [cfg.seed]
+    return [(int(fold), int(seed)) for fold in folds for seed in seeds]
+
+
+def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
+    """Record the experiment on the first launch; refuse to continue a CV folder with another experiment."""
+    saved_path = cv_dir / "cv_config.yaml"
+    current = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in FREE_KEYS}
+    if not saved_path.is_file():
+        saved_path.write_text(OmegaConf.to_yaml(current))
+        return
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if changed:
+        raise ValueError(
+            f"{cv_dir} holds a CV of another configuration (differs in: {', '.join(changed)}); "
+            "continue it with the same overrides, or start a new folder"
+        )
+
+
+def fold_config(cfg: DictConfig, folder: Path, fold: int, seed: int, group: str, parent_run: str | None) -> DictConfig:
+    """The serlab-train config of one fold and seed, its loggers grouped under the CV."""
+    run = cfg.copy()
+    with open_dict(run):
+        del run["cv"]
+        run.data.fold, run.seed, run.print_config = fold, seed, False
+        run.paths.output_dir = str(folder)
+        # An interrupted fold continues from its last epoch instead of starting over.
+        last = folder / "checkpoints" / "last.ckpt"
+        run.ckpt_path = str(last) if last.is_file() else None
+        logger = run.get("logger") or {}
+        if "wandb" in logger:
+            logger.wandb.group = logger.wandb.group or group
+            logger.wandb.name = f"{group}/fold_{fold}/seed_{seed}"
+        if "mlflow" in logger and parent_run:
+            logger.mlflow.tags = {**(logger.mlflow.tags or {}), "mlflow.parentRunId": parent_run}
+            logger.mlflow.run_name = f"fold_{fold}/seed_{seed}"
+    return run
+
+
+def summary_loggers(cfg: DictConfig, group: str) -> list[Logger]:
+    """The experiment's loggers, writing the CV summary into the CV folder."""
+    loggers = cfg.copy().get("logger") or {}
+    with open_dict(loggers):
+        if "wandb" in loggers:
+            loggers.wandb.group = loggers.wandb.group or group
+            loggers.wandb.name = f"{group}/summary"
+        if "mlflow" in loggers:
+            loggers.mlflow.run_name = group
+    return instantiate_each(loggers)
+
+
+def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
+    """The facts a reader needs to trust the numbers."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    notes = [
+        f"experiment: {choices.get('experiment') or 'none'}; data: {choices.get('data', '?')}, "
+        f"split: {cfg.data.split._target_.rsplit('.', 1)[-1]}; model: {choices.get('model', '?')}, "
+        f"frontend: {choices.get('frontend', '?')}",
+        f"folds: {summary.folds}; seeds: {summary.seeds}; {len(summary.runs)} trainings",
+        "speaker-independent: each fold's test speakers take no part in training, checkpoint choice or early stopping",
+        f"feature normalisation: {cfg.frontend.get('normalize', 'none')}",
+        "pooled = every test prediction of every fold and seed in one confusion matrix",
+    ]
+    return notes
+
+
+def cross_validate(cfg: DictConfig) -> CVSummary:
+    """Run the unfinished folds of the plan, then write summary.json, report.md and report.html."""
+    cv_dir = Path(cfg.paths.output_dir)
+    cv_dir.mkdir(parents=True, exist_ok=True)
+    check_continuation(cfg, cv_dir)
+    group = f"cv-{cv_dir.name}"
+    runs = plan(cfg)
+    log.info("CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir)
+    loggers = summary_loggers(cfg, group)
+    parent = next((lg.run_id for lg in loggers if isinstance(lg, MLFlowLogger)), None)
+    for fold, seed in runs:
+        folder = run_folder(cv_dir, fold, seed)
+        if is_finished(folder):
+            log.info("fold %d seed %d: finished earlier, kept", fold, seed)
+            continue
+        log.info("fold %d seed %d: training in %s", fold, seed, folder)
+        run_cfg = fold_config(cfg, folder, fold, seed, group, parent)
+        # the same record a serlab-train run folder holds, so tools that read run folders read folds too
+        (folder / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(run_cfg, folder / ".hydra" / "config.yaml")
+        train(run_cfg)
+
+    summary = CVSummary([read_fold_run(run_folder(cv_dir, fold, seed), fold, seed) for fold, seed in runs])
+    write_json(summary.as_dict(), cv_dir / "summary.json")
+    figures = write_report(summary, cv_dir, f"Cross-validation: {group}", report_notes(cfg, summary))
+    metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_metrics(metrics, step=0)
+    for name, fig in figures.items():
+        log_figure(loggers, f"cv/{name}", fig, 0)
+    for logger in loggers:
+        logger.finalize("success")
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        wandb.finish()
+    print("\n" + "  ".join(f"{k.upper()} {m:.3f} ± {s:.3f}" for k in HEADLINE for m, s in [summary.over_folds(k)]))
+    print(f"report: {cv_dir / 'report.html'}")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="cv")
+def main(cfg: DictConfig) -> float:
+    """Console entry point; returns the mean test UAR over folds."""
+    if cfg.get("print_config"):
+        print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")
+    return cross_validate(cfg).over_folds("uar")[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Summaries over many runs: cross-validation reports."""

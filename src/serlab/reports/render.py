@@ -1,0 +1,117 @@
+"""The cross-validation report as Markdown (figures beside it) and as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from serlab.reports.crossval import HEADLINE, CVSummary
+from serlab.training.figures import bar_figure, confusion_figure
+from serlab.training.metrics import summarize
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table of already formatted cells."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+def _pm(pair: tuple[float, float]) -> str:
+    return f"{pair[0]:.3f} ± {pair[1]:.3f}"
+
+
+def tables(summary: CVSummary) -> list[Table]:
+    """Headline, per-fold, per-class, per-speaker and per-gender tables."""
+    pooled = summarize(summary.pooled_confusion)
+    headline = Table(
+        "Test metrics",
+        ["metric", "mean ± std over folds", "mean ± std over seeds", "pooled"],
+        [[k.upper(), _pm(summary.over_folds(k)), _pm(summary.over_seeds(k)), f"{pooled[k]:.3f}"]
+         for k in HEADLINE],
+    )  # fmt: skip
+    per_fold = {k: summary.fold_metric(k) for k in HEADLINE}
+    folds = Table(
+        "Per fold (mean over seeds)",
+        ["fold", *(k.upper() for k in HEADLINE)],
+        [[str(f), *(f"{per_fold[k][f]:.3f}" for k in HEADLINE)] for f in summary.folds],
+    )
+    recall = Table("Per-class recall (pooled)", ["class", "recall"], [[c, f"{r:.3f}"] for c, r in summary.per_class_recall().items()])
+    speakers = Table("Per-speaker UAR (pooled)", ["speaker", "UAR"], [[s, f"{u:.3f}"] for s, u in summary.uar_by("speaker").items()])
+    gap = summary.gender_gap()
+    gender = Table(
+        "Per-gender UAR (pooled)" + (f", gap {gap:.3f}" if gap is not None else ""),
+        ["gender", "UAR"],
+        [[g, f"{u:.3f}"] for g, u in summary.uar_by("gender").items()],
+    )
+    return [headline, folds, recall, speakers, gender]
+
+
+def figures(summary: CVSummary) -> dict[str, Figure]:
+    """The report's plots, keyed by file stem."""
+    chance = 1 / len(summary.classes)
+    return {
+        "confusion_matrix": confusion_figure(summary.pooled_confusion, summary.classes, title="pooled over folds"),
+        "per_class_recall": bar_figure(summary.per_class_recall(), "Per-class recall", "recall", chance),
+        "per_fold_uar": bar_figure({str(f): u for f, u in summary.fold_metric("uar").items()}, "UAR per fold", "UAR", chance),
+        "per_speaker_uar": bar_figure(summary.uar_by("speaker"), "UAR per test speaker", "UAR", chance),
+    }
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG data."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def markdown(title: str, notes: list[str], tabs: list[Table], images: dict[str, str]) -> str:
+    """Report text in Markdown; `images` maps a figure name to its relative path."""
+    lines = [f"# {title}", "", *(f"- {n}" for n in notes), ""]
+    for table in tabs:
+        lines += [f"## {table.title}", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+        lines.append("")
+    lines += [f"![{name}]({path})" for name, path in images.items()]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(title: str, notes: list[str], tabs: list[Table], images: dict[str, bytes]) -> str:
+    """Report as one HTML page with the figures embedded, so it opens anywhere without its folder."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;max-width:64em;margin:2em auto}}"
+        "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;"
+        "text-align:right}img{max-width:100%}</style></head><body>",
+        f"<h1>{esc(title)}</h1><ul>{''.join(f'<li>{esc(n)}</li>' for n in notes)}</ul>",
+    ]
+    for table in tabs:
+        head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+        parts.append(f"<h2>{esc(table.title)}</h2><table><tr>{head}</tr>{body}</table>")
+    for name, data in images.items():
+        parts.append(f"<h2>{esc(name.replace('_', ' '))}</h2><img alt='{esc(name)}' src='data:image/png;base64,"
+                     f"{base64.b64encode(data).decode()}'>")  # fmt: skip
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(summary: CVSummary, folder: Path, title: str, notes: list[str]) -> dict[str, Figure]:
+    """Write report.md (with figures/*.png) and report.html into `folder`; return the figures."""
+    figs = figures(summary)
+    images = {name: png_bytes(fig) for name, fig in figs.items()}
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    for name, data in images.items():
+        (folder / "figures" / f"{name}.png").write_bytes(data)
+    tabs = tables(summary)
+    (folder / "report.md").write_text(markdown(title, notes, tabs, {n: f"figures/{n}.png" for n in images}))
+    (folder / "report.html").write_text(html_page(title, notes, tabs, images))
+    return figs

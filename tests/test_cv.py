@@ -1,0 +1,41 @@
+"""serlab-cv end to end: every fold trains, the report aggregates them, an interrupted CV continues."""
+
+import json
+
+import pytest
+
+from tests.conftest import cli_overrides, run_cli
+
+
+@pytest.mark.slow
+def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
+    cv_dir = tmp_path / "cv"
+    args = [*cli_overrides(tmp_path, data_dir), "debug=limit", "trainer.max_epochs=1", "cv.folds=[0,1]", f"hydra.run.dir={cv_dir}"]
+    run_cli("serlab.cv", *args, cwd=tmp_path)
+    summary = json.loads((cv_dir / "summary.json").read_text())
+    fold_uar = [json.loads((cv_dir / f"fold_{k}" / "seed_42" / "metrics.json").read_text())["metrics"]["test/uar"] for k in (0, 1)]
+    assert summary["per_fold"]["uar"] == {"0": pytest.approx(fold_uar[0]), "1": pytest.approx(fold_uar[1])}
+    assert summary["over_folds"]["uar"]["mean"] == pytest.approx(sum(fold_uar) / 2)
+    assert {"report.md", "report.html", "cv_config.yaml"} <= {p.name for p in cv_dir.iterdir()}
+
+    # Fold 1 "interrupted": no test metrics yet. Starting again keeps fold 0 and reruns fold 1 only.
+    kept = cv_dir / "fold_0" / "seed_42" / "metrics.json"
+    before = kept.stat().st_mtime_ns
+    (cv_dir / "fold_1" / "seed_42" / "metrics.json").unlink()
+    proc = run_cli("serlab.cv", *args, cwd=tmp_path)
+    assert "fold 0 seed 42: finished earlier" in proc.stdout + proc.stderr
+    assert kept.stat().st_mtime_ns == before
+    assert (cv_dir / "fold_1" / "seed_42" / "metrics.json").is_file()
+
+    # The folder belongs to this experiment: another one is refused, naming what differs.
+    other = run_cli_failing(tmp_path, [*args, "model=blstm"])
+    assert "differs in: model" in other
+
+
+def run_cli_failing(cwd, args) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "serlab.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
