@@ -17,17 +17,32 @@ def test_eval_shards_cover_every_index_exactly_once(n, world):
 def test_training_batches_hold_similar_lengths_and_change_each_epoch():
     lengths = [(i * 7919) % 1000 for i in range(400)]
     sampler = LengthBatchSampler(lengths, 8, shuffle=True, pool=50)
-    first = list(sampler)
+    first = [[d.index for d in b] for b in sampler]
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first) / len(first)
     assert spread < 100  # random batches of 8 from 0..999 would spread about 780
     assert sorted(i for b in first for i in b) == list(range(400))
     sampler.set_epoch(1)
-    assert list(sampler) != first
+    assert [[d.index for d in b] for b in sampler] != first
+
+
+def test_training_draws_depend_only_on_seed_and_epoch_and_resume_mid_epoch():
+    lengths = [(i * 7919) % 1000 for i in range(100)]
+    sampler = LengthBatchSampler(lengths, 8, shuffle=True, seed=3)
+    sampler.set_epoch(2)
+    epoch_2 = list(sampler)
+    assert len({d.seed for b in epoch_2 for d in b}) > 90  # each utterance gets its own crop seed
+
+    resumed = LengthBatchSampler(lengths, 8, shuffle=True, seed=3)
+    resumed.resume_at(2, done=5)
+    assert list(resumed) == epoch_2[5:] and len(resumed) == len(epoch_2)
+    resumed.set_epoch(3)
+    sampler.set_epoch(3)
+    assert list(resumed) == list(sampler)  # later epochs are whole again
 
 
 def test_training_ranks_get_disjoint_equal_shares():
     lengths = list(range(101))
     shards = [list(LengthBatchSampler(lengths, 4, shuffle=True, drop_last=True, num_replicas=2, rank=r)) for r in (0, 1)]
     assert len(shards[0]) == len(shards[1])
-    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+    assert not {d.index for b in shards[0] for d in b} & {d.index for b in shards[1] for d in b}
     assert all(len(b) == 4 for s in shards for b in s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from torch.utils.data import Dataset
 
 from serlab.data.audio import AudioError
 from serlab.data.manifest import Utterance
+from serlab.data.samplers import Draw
 from serlab.data.targets import auxiliary_targets
 
 log = logging.getLogger(__name__)
@@ -90,9 +92,15 @@ class AudioDataset(Dataset[Example]):
         """Samples per example as served (after cropping), for length bucketing."""
         return [min(len(w), self.max_samples or len(w)) for w in self.waveforms]
 
-    def __getitem__(self, i: int) -> Example:
+    def __getitem__(self, key: int | Draw) -> Example:
+        """An example; a `Draw` fixes where a long one is cropped, a bare index crops anywhere."""
+        i = key.index if isinstance(key, Draw) else key
         wave = self.waveforms[i]
         if self.max_samples and len(wave) > self.max_samples:
-            start = int(torch.randint(len(wave) - self.max_samples + 1, ()))
+            starts = len(wave) - self.max_samples + 1
+            if isinstance(key, Draw):
+                start = random.Random(key.seed).randrange(starts)
+            else:
+                start = int(torch.randint(starts, ()))
             wave = wave[start : start + self.max_samples]
         return Example(self.rows[i].id, wave, self.targets[i], self.aux[i])

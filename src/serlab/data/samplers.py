@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import Sampler
 
 
-class LengthBatchSampler(Sampler[list[int]]):
+class Draw(NamedTuple):
+    """One training example to serve: its index and the seed of its random crop."""
+
+    index: int
+    seed: int
+
+
+class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
     """Batches of similar-length utterances, so padding stays small.
 
     Training (`shuffle=True`): each epoch shuffles, sorts within pools of `pool` batches, cuts
-    batches and shuffles their order; every process gets the same number of batches.
+    batches and shuffles their order; every process gets the same number of batches. Batches hold
+    `Draw`s whose crop seeds, like the order, depend only on (seed, epoch), so data randomness does
+    not depend on the number of loader workers or on where a run was resumed.
     Evaluation (`shuffle=False`): each process takes every `num_replicas`-th utterance, sorted by
     length, with no padding or repeats, so each utterance is scored exactly once.
     """
@@ -39,10 +49,16 @@ class LengthBatchSampler(Sampler[list[int]]):
         self.pool = max(1, pool)
         self.seed = seed
         self.epoch = 0
+        self.resumed = (0, 0)  # (epoch, batches of it already trained)
 
     def set_epoch(self, epoch: int) -> None:
         """Lightning calls this each epoch so shuffles differ between epochs but agree across processes."""
         self.epoch = epoch
+
+    def resume_at(self, epoch: int, done: int) -> None:
+        """Start at `epoch`, leaving out its first `done` batches (a run resumed mid-epoch)."""
+        self.epoch = epoch
+        self.resumed = (epoch, done)
 
     def _cut(self, indices: list[int]) -> list[list[int]]:
         batches = [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
@@ -50,7 +66,7 @@ class LengthBatchSampler(Sampler[list[int]]):
             batches.pop()
         return batches
 
-    def _batches(self) -> list[list[int]]:
+    def _batches(self) -> list[list[int]] | list[list[Draw]]:
         if not self.shuffle:
             shard = range(self.rank, len(self.lengths), self.num_replicas)
             return self._cut(sorted(shard, key=lambda i: self.lengths[i]))
@@ -62,10 +78,13 @@ class LengthBatchSampler(Sampler[list[int]]):
             batches += self._cut(sorted(order[start : start + span], key=lambda i: self.lengths[i]))
         batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         per_rank = len(batches) // self.num_replicas if self.num_replicas > 1 else len(batches)
-        return batches[self.rank :: self.num_replicas][:per_rank]
+        seeds = torch.randint(2**31 - 1, (len(self.lengths),), generator=g).tolist()
+        return [[Draw(i, seeds[i]) for i in batch] for batch in batches[self.rank :: self.num_replicas][:per_rank]]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+    def __iter__(self) -> Iterator[list[int]] | Iterator[list[Draw]]:
+        batches = self._batches()
+        epoch, done = self.resumed
+        return iter(batches[done:] if self.epoch == epoch else batches)
 
     def __len__(self) -> int:
         return len(self._batches())
