@@ -88,3 +88,23 @@ def test_rating_heads_train_and_report_concordance(tmp_path, data_dir):
                       enable_model_summary=False, use_distributed_sampler=False)  # fmt: skip
     trainer.fit(module, datamodule=datamodule)
     assert -1.0 <= float(trainer.callback_metrics["val/ccc_arousal"]) <= 1.0
+
+
+def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_dir):
+    for name in ["03a01Fa", "03a02Wb", "08a01Wa", "08a02Fa", "09a01Fa", "09a02Wa"]:
+        write_tone(tmp_path / "emodb" / "wav" / f"{name}.wav", seconds=0.4)
+    for actor in ("01", "02"):
+        for emotion in ("03", "05"):
+            write_tone(tmp_path / "ravdess" / f"Actor_{actor}" / f"03-01-{emotion}-01-01-01-{actor}.wav", seconds=0.4)
+    cfg = compose_train(
+        tmp_path, data_dir, "data=multi", f"data.roots.emodb={tmp_path / 'emodb'}", f"data.roots.ravdess={tmp_path / 'ravdess'}",
+        "data.split.test=[ravdess]", "data.batch_size=2", "model=multitask", "~model.tasks.gender",
+        "model.corpus_heads=${oc.dict.keys:data.corpus.corpora}", "loss=multitask",
+        "~loss.weights.gender",
+        "+loss.weights.emotion_emodb=1.0", "+loss.weights.emotion_ravdess=1.0", *SMALL["blstm"],
+    )  # fmt: skip
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg, datamodule.classes)
+    assert set(module.model.tasks) == {"emotion_emodb", "emotion_ravdess"}
+    assert module.model.tasks["emotion_emodb"].out_features == len(datamodule.classes)
+    steps(cfg)

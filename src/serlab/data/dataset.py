@@ -81,7 +81,8 @@ class AudioDataset(Dataset[Example]):
             log.warning("skipped %d unusable file(s), e.g. %s", len(self.skipped), self.skipped[0])
         self.targets = [index[r.label] for r in self.rows]
         # Corpus indices must agree across splits, so the caller passes the full corpus list.
-        self.aux = [auxiliary_targets(r, corpora or sorted({r.corpus for r in rows})) for r in self.rows]
+        corpora = corpora or sorted({r.corpus for r in rows})
+        self.aux = [auxiliary_targets(r, corpora, t) for r, t in zip(self.rows, self.targets)]
         self.max_samples = max_samples
 
     def __len__(self) -> int:

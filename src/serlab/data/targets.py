@@ -18,11 +18,18 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
-def auxiliary_targets(row: Utterance, corpora: list[str]) -> dict[str, float]:
-    """Gender and corpus indices (-1 when unknown) and dimensional ratings (NaN when absent)."""
+def corpus_head(corpus: str) -> str:
+    """Name of the emotion head and target that belong to one corpus."""
+    return f"emotion_{corpus}"
+
+
+def auxiliary_targets(row: Utterance, corpora: list[str], emotion: int) -> dict[str, float]:
+    """Gender and corpus indices (-1 when unknown), dimensional ratings (NaN when absent), and
+    the emotion class once per corpus: set for the row's own corpus, -1 for the others."""
     targets = {
         "gender": float(GENDERS.index(row.gender) if row.gender in GENDERS else MISSING_CLASS),
         "corpus": float(corpora.index(row.corpus) if row.corpus in corpora else MISSING_CLASS),
     }
     targets.update({name: _number(row.extra.get(name)) for name in DIMENSIONS})
+    targets.update({corpus_head(c): float(emotion if c == row.corpus else MISSING_CLASS) for c in corpora})
     return targets

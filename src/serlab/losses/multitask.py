@@ -18,7 +18,8 @@ class MultiTask(CrossEntropy):
     """`emotion` weighs the categorical emotion loss; every other weight names a model head.
 
     A head of size one is a dimensional rating trained with 1 - CCC; a wider head is a
-    categorical task (gender, corpus) trained with cross-entropy, ignoring rows that lack it.
+    categorical task (gender, corpus, a corpus's own emotion head) trained with cross-entropy,
+    ignoring rows that lack it.
     """
 
     def __init__(self, weights: Mapping[str, float], label_smoothing: float = 0.0, class_weights: str = "none") -> None:
@@ -38,6 +39,9 @@ class MultiTask(CrossEntropy):
         return nn.functional.cross_entropy(prediction.float(), target, ignore_index=MISSING_CLASS)
 
     def forward(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
+        untrained = sorted(set(output.heads) - set(self.weights))
+        if untrained:
+            raise ValueError(f"model head(s) {untrained} have no loss.weights entry, so nothing would train them")
         total = self.weights.get("emotion", 0.0) * super().forward(output, batch)
         for task, weight in self.weights.items():
             if task == "emotion":
