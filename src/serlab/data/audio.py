@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,12 @@ import torch
 import torchaudio.functional as AF
 
 LOUDNESS = ("none", "peak", "rms")
+# Float files may go beyond full scale, but a million times over is damaged or mis-scaled data,
+# not a recording (and its power spectra approach the float32 range).
+MAX_PEAK_DB = 120.0
+# Exact resampling between rates without a large common divisor (44101 -> 16000 Hz) needs a kernel
+# of about rate x target taps; the nearest ratio with terms up to this bound is off by < 0.1 %.
+MAX_RATIO_TERM = 1000
 
 
 class AudioError(ValueError):
@@ -49,21 +56,41 @@ def _decibels(x: float) -> float:
     return 20 * float(np.log10(x)) if x > 0 else float("-inf")
 
 
+def resample(wave: torch.Tensor, rate: int, target: int) -> torch.Tensor:
+    """Bring `wave` from `rate` to `target` Hz with a kernel of bounded size, whatever the rates."""
+    ratio = Fraction(target, rate).limit_denominator(MAX_RATIO_TERM)
+    return AF.resample(wave, ratio.denominator, ratio.numerator)
+
+
+def read_frames(f: sf.SoundFile, block_samples: int = 1 << 20) -> np.ndarray:
+    """Every frame up to the real end of the data: a damaged header may claim billions more."""
+    block = max(1, block_samples // f.channels)
+    # float64, so that float files beyond the float32 range are refused as too loud, not as infinite
+    chunks = [f.read(block, dtype="float64", always_2d=True)]
+    while len(chunks[-1]) == block:
+        chunks.append(f.read(block, dtype="float64", always_2d=True))
+    return np.concatenate(chunks)
+
+
 def decode(path: Path, sample_rate: int) -> torch.Tensor:
     """Decode any container libsndfile reads (by content, not by extension), down-mix, resample."""
     if not Path(path).is_file():
         raise AudioError(path, "file not found")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            rate, data = f.samplerate, read_frames(f)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
     if data.shape[0] == 0:
         raise AudioError(path, "no samples (empty audio)")
     if not np.isfinite(data).all():
         raise AudioError(path, "holds NaN or infinite samples")
-    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    peak_db = _decibels(float(np.abs(data).max()))
+    if peak_db > MAX_PEAK_DB:
+        raise AudioError(path, f"peak +{peak_db:.0f} dBFS is louder than any recording (> +{MAX_PEAK_DB:.0f} dBFS)")
+    wave = torch.from_numpy(data.mean(axis=1).astype(np.float32))
     if rate != sample_rate:
-        wave = AF.resample(wave, rate, sample_rate)
+        wave = resample(wave, rate, sample_rate)
     return wave
 
 

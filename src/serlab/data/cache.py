@@ -41,7 +41,7 @@ class AudioCache:
         if entry.exists():
             try:
                 return torch.from_numpy(np.load(entry))
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 pass  # a damaged entry is decoded again and overwritten
         wave = load_audio(path, self.settings)
         self._store(entry, wave)
