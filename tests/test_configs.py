@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
-from serlab.training.build import build_datamodule, build_module
+from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
 
 GROUPS = ["data", "frontend", "model", "loss", "regularizer", "optimizer", "scheduler", "trainer", "logger", "callbacks"]
@@ -49,6 +49,7 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
     if group == "data":
         extra = ROOTS.get(option, ["data.root=/corpora/x"])
     cfg = compose_train(tmp_path, data_dir, override, *extra)
+    check_config(cfg)  # every shipped option passes the key and type check
     node = cfg.get(group)
     if group in ("logger", "callbacks", "regularizer"):
         built = [instantiate(v) for v in (node or {}).values()]
@@ -74,6 +75,7 @@ def test_presets_build_a_module(tmp_path, data_dir, option):
     real = option.startswith("emodb")  # presets that pin a corpus the user brings
     cfg = compose_train(tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real)
     classes = list(dict.fromkeys(cfg.data.label_map.values()))
+    check_config(cfg)
     module = build_module(cfg, classes)
     assert module.classes == classes and sum(p.numel() for p in module.parameters()) > 0
 

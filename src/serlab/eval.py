@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
 from serlab.records import report, write_test_outputs
-from serlab.training.build import build_datamodule, build_module, instantiate_each
+from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,12 @@ def load_run(ckpt_path: Path) -> tuple[dict, DictConfig, list[str]]:
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Rebuild the run from its checkpoint, test it, write metrics.json and predictions.csv."""
+    check_config(cfg)
     ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
     state, run_cfg, classes = load_run(ckpt_path)
     # `data.*` given to serlab-eval (e.g. +data.fold=1) override the run's own data config.
     run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
+    check_config(run_cfg)
     datamodule = build_datamodule(run_cfg)
     if datamodule.classes != classes:
         raise ValueError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")

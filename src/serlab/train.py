@@ -15,13 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 from serlab.config_tree import print_config_tree
 from serlab.configs import CONFIG_DIR
 from serlab.records import report, write_data_record, write_test_outputs
-from serlab.training.build import build_datamodule, build_module, instantiate_each
+from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and/or test as `cfg.train` / `cfg.test` say; return the final metrics."""
+    check_config(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)

@@ -47,6 +47,11 @@ class SERDataModule(L.LightningDataModule):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise ValueError(f"data.eval_batch_size must be >= 1 or null (data.batch_size), got {eval_batch_size}")
+        if fold < 0:
+            # the upper bound depends on the protocol and the corpus: the split checks it before any audio is read
+            raise ValueError(f"data.fold must be >= 0, got {fold}")
         if on_bad_file not in ON_BAD_FILE:
             raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
         if max_duration is not None and max_duration <= 0:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+from torch.optim import Optimizer
 
+from serlab.config_check import ConfigError, check_targets
 from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
 
@@ -14,12 +18,25 @@ from serlab.training.module import SERModule
 LOCATION_KEYS = ("root", "path", "roots")
 
 
-def build_datamodule(cfg: DictConfig) -> SERDataModule:
-    """Instantiate `cfg.data` (a missing `data.root` fails here, before any data is read)."""
+def data_node(cfg: DictConfig) -> dict:
+    """`cfg.data` as plain values, without the location keys (a missing `data.root` fails here)."""
     node = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
     for key in LOCATION_KEYS:
         node.pop(key, None)
-    return instantiate(node, _recursive_=True, _convert_="all")
+    return node
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse unknown keys and wrongly typed values anywhere in `cfg` before anything is built or read."""
+    node = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    if "data" in node:
+        node["data"] = data_node(cfg)
+    check_targets(node)
+
+
+def build_datamodule(cfg: DictConfig) -> SERDataModule:
+    """Instantiate `cfg.data`; its constructors check their values, and no data is read yet."""
+    return instantiate(data_node(cfg), _recursive_=True, _convert_="all")
 
 
 def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None:
@@ -37,6 +54,15 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
         raise ValueError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
 
 
+def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:
+    """Build the optimizer once now, so that a setting it refuses (lr=-1) fails before fitting starts."""
+    try:
+        optimizer(params=model.parameters())
+    except (ValueError, TypeError) as err:
+        settings = ", ".join(f"{k}={v}" for k, v in node.items() if not k.startswith("_"))
+        raise ConfigError(f"optimizer: {node._target_} refuses {settings}: {err}") from err
+
+
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
@@ -47,11 +73,14 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     sizes = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
     if loss.frame_level:
         sizes["frame_level"] = True
+    model = instantiate(cfg.model)(**sizes)
+    optimizer = instantiate(cfg.optimizer)
+    check_optimizer(cfg.optimizer, optimizer, model)
     return SERModule(
         frontend=frontend,
-        model=instantiate(cfg.model)(**sizes),
+        model=model,
         loss=loss,
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=optimizer,
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},
         classes=classes,
