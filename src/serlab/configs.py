@@ -1,4 +1,4 @@
-"""Where the Hydra config tree lives, for editable installs and for wheels alike."""
+"""Where the Hydra config tree lives (for editable installs and wheels alike) and the resolvers its files use."""
 
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
+def claim_dir(path: str) -> str:
+    """Create and return `path`, or `path_2`, `path_3`, ... if another run created it first."""
+    base = Path(path).expanduser()
+    candidate, n = base, 1
+    while True:
+        try:
+            # mkdir of an existing folder fails atomically, also on network file systems: two runs never share one.
+            candidate.mkdir(parents=True)
+            return str(candidate)
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}_{n}")
+
+
 # Run records keep absolute paths, so serlab-eval finds the data from any working directory.
 if not OmegaConf.has_resolver("abspath"):
     OmegaConf.register_new_resolver("abspath", _absolute)
+# Cached per config, so every later look-up (and every job of a multirun) sees the folder first claimed.
+if not OmegaConf.has_resolver("claim_dir"):
+    OmegaConf.register_new_resolver("claim_dir", claim_dir, use_cache=True)

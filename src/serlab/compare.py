@@ -1,0 +1,258 @@
+"""serlab-compare: a leaderboard of the runs under a folder, with the config keys in which they differ.
+
+    serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+# serlab-train and serlab-eval write it when a run has been tested: it marks a finished run folder.
+METRICS_FILE = "metrics.json"
+HIGHER_IS_BETTER = ("uar", "war", "f1", "ccc")
+LOWER_IS_BETTER = ("loss",)
+# Metric families shown beside the ranking metric (train/ and time/ ones describe the fit, not the result).
+SHOWN_METRICS = ("val/", "test/")
+# Where a run wrote its files says nothing about how it trained.
+IGNORED_PREFIXES = ("paths.",)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What serlab-compare was asked for."""
+
+    runs_dir: Path
+    metric: str = "test/uar"
+    top: int | None = None
+    order: str | None = None
+    csv: Path | None = None
+    markdown: Path | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run: scalar metrics, parameter count and its settings."""
+
+    path: Path
+    metrics: dict[str, float]
+    n_params: int | None
+    # flattened dotted keys -> shown value; None when the folder holds no config
+    config: dict[str, str] | None
+    # config group -> chosen option, e.g. model -> crnn (runs started through Hydra)
+    choices: dict[str, str]
+    # keys set on the command line, e.g. model.hidden
+    overridden: frozenset[str]
+
+
+def parse_args(argv: list[str]) -> Options:
+    """RUNS_DIR followed by key=value options."""
+    names = {f.name for f in fields(Options)} - {"runs_dir"}
+    usage = "usage: serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE]"
+    if not argv or "=" in argv[0]:
+        raise ValueError(usage)
+    given: dict[str, Any] = {}
+    for arg in argv[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"unknown option {arg!r}; options: {', '.join(sorted(names))}\n{usage}")
+        given[key] = value
+    if "top" in given:
+        if not given["top"].isdigit() or int(given["top"]) < 1:
+            raise ValueError(f"top={given['top']}: expected a positive whole number")
+        given["top"] = int(given["top"])
+    if given.get("order") not in (None, "max", "min"):
+        raise ValueError(f"order={given['order']}: expected max (higher is better) or min")
+    for key in ("csv", "markdown"):
+        if key in given:
+            given[key] = Path(given[key])
+    return Options(runs_dir=Path(argv[0]), **given)
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every folder under `root` (itself included) that holds a metrics.json."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"RUNS_DIR {root} is not a folder")
+    found = sorted(p.parent for p in root.rglob(METRICS_FILE))
+    if not found:
+        raise FileNotFoundError(f"no runs under {root}: a run folder holds {METRICS_FILE}, written once a run is tested")
+    return found
+
+
+def shown(value: Any) -> str:
+    """A config value as one short string (lists and empty mappings in flow style)."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(", ", ": "))
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one mapping of dotted keys; lists and empty mappings stay leaves."""
+    if not isinstance(node, dict) or not node:
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def saved_config(folder: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's config as Hydra saved it, else the one inside its checkpoint (runs trained by serlab-cv)."""
+    hydra_config = folder / ".hydra" / "config.yaml"
+    if hydra_config.is_file():
+        return OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
+    named = record.get("checkpoint")
+    for ckpt in ([Path(named)] if named else []) + [folder / "checkpoints" / "best.ckpt"]:
+        if ckpt.is_file():
+            from serlab.eval import load_run  # torch only when a run has no saved config
+
+            return OmegaConf.to_container(load_run(ckpt)[1], resolve=False)
+    return None
+
+
+def hydra_record(folder: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """The run's config-group choices and the keys its command line set, from .hydra/ (empty without)."""
+    hydra_file, overrides_file = folder / ".hydra" / "hydra.yaml", folder / ".hydra" / "overrides.yaml"
+    choices: dict[str, str] = {}
+    if hydra_file.is_file():
+        saved = OmegaConf.load(hydra_file).hydra.runtime.choices
+        choices = {group: shown(option) for group, option in saved.items() if not group.startswith("hydra/")}
+    overridden: set[str] = set()
+    if overrides_file.is_file():
+        overridden = {o.split("=", 1)[0].lstrip("+~") for o in OmegaConf.load(overrides_file)}
+    return choices, frozenset(overridden)
+
+
+def read_run(folder: Path) -> Run:
+    """One run folder's metrics, parameter count and settings."""
+    path = folder / METRICS_FILE
+    try:
+        record = json.loads(path.read_text())
+        metrics = {k: float(v) for k, v in record["metrics"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a serlab metrics record ({err})") from err
+    config = saved_config(folder, record)
+    own = str(folder.resolve())
+    flat = None
+    if config is not None:
+        # Paths into the run's own folder differ in every run and say nothing about it.
+        flat = {k: shown(v).replace(own, "<run>") for k, v in flatten(config).items() if not k.startswith(IGNORED_PREFIXES)}
+    choices, overridden = hydra_record(folder)
+    return Run(folder, metrics, record.get("n_params"), flat, choices, overridden)
+
+
+def higher_is_better(metric: str, order: str | None) -> bool:
+    """max for UAR, WAR, F1 and CCC, min for losses; `order` decides for any other metric."""
+    if order is not None:
+        return order == "max"
+    name = metric.rsplit("/", 1)[-1]
+    if name.startswith(LOWER_IS_BETTER):
+        return False
+    if name.startswith(HIGHER_IS_BETTER):
+        return True
+    raise ValueError(f"metric={metric}: is higher or lower better? add order=max or order=min")
+
+
+def ranked(runs: list[Run], metric: str, descending: bool) -> list[Run]:
+    """Runs best first by `metric` (NaN last); every run must have it."""
+    missing = [r for r in runs if metric not in r.metrics]
+    if missing:
+        have = sorted(set.intersection(*(set(r.metrics) for r in runs)))
+        raise ValueError(
+            f"metric={metric} is missing in {len(missing)} of {len(runs)} runs: "
+            f"{', '.join(str(r.path) for r in missing)}; metrics every run has: {', '.join(have) or 'none'}"
+        )
+    sign = -1.0 if descending else 1.0
+    return sorted(runs, key=lambda r: (math.isnan(r.metrics[metric]), sign * r.metrics[metric], str(r.path)))
+
+
+def differing(values: list[dict[str, str]]) -> list[str]:
+    """Keys whose value is not the same in every mapping (absent counts as a value)."""
+    keys = sorted(set().union(*values))
+    return [k for k in keys if len({v.get(k) for v in values}) > 1]
+
+
+def setting_columns(runs: list[Run]) -> tuple[list[str], list[str]]:
+    """The config-group choices and the dotted keys that differ between runs.
+
+    A key under a group whose option differs (model.* when model differs) comes with the option and is
+    left out, unless some run set it on its command line.
+    """
+    groups = differing([r.choices for r in runs])
+    configs = [r.config for r in runs if r.config is not None]
+    overridden = frozenset().union(*(r.overridden for r in runs))
+    prefixes = tuple(g.replace("/", ".") + "." for g in groups)
+    keys = [k for k in differing(configs) if not k.startswith(prefixes) or k in overridden]
+    return groups, keys
+
+
+def leaderboard(runs: list[Run], root: Path, metric: str, descending: bool, top: int | None) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows: rank, run, the metrics (ranking one first), parameters, then what differs."""
+    best = ranked(runs, metric, descending)[:top]
+    others = sorted({m for r in runs for m in r.metrics if m.startswith(SHOWN_METRICS)} - {metric})
+    groups, keys = setting_columns(runs)
+    columns = ["rank", "run", metric, *others, "params", *groups, *keys]
+    rows = []
+    for i, run in enumerate(best, 1):
+        scores = [f"{run.metrics[m]:.4f}" if m in run.metrics else "" for m in (metric, *others)]
+        settings = [run.choices.get(g, "") for g in groups] + [(run.config or {}).get(k, "") for k in keys]
+        params = f"{run.n_params:,}" if run.n_params is not None else ""
+        rows.append([str(i), run.path.relative_to(root).as_posix(), *scores, params, *settings])
+    return columns, rows
+
+
+def markdown(columns: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table whose columns line up in plain text too."""
+    cells = [[c.replace("|", "\\|") for c in row] for row in [columns, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(columns: list[str], rows: list[list[str]], path: Path) -> None:
+    """The leaderboard as CSV."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([columns, *rows])
+
+
+def compare(options: Options) -> str:
+    """Rank the runs under `options.runs_dir`, write the requested files, return the table."""
+    descending = higher_is_better(options.metric, options.order)
+    runs = [read_run(folder) for folder in find_runs(options.runs_dir)]
+    columns, rows = leaderboard(runs, options.runs_dir, options.metric, descending, options.top)
+    table = markdown(columns, rows)
+    if options.csv:
+        write_csv(columns, rows, options.csv)
+    if options.markdown:
+        options.markdown.parent.mkdir(parents=True, exist_ok=True)
+        options.markdown.write_text(table)
+    without = [r.path for r in runs if r.config is None]
+    if without:
+        print(f"no saved config in {', '.join(map(str, without))}: their settings are not compared", file=sys.stderr)
+    direction = "higher" if descending else "lower"
+    return f"{len(runs)} runs under {options.runs_dir}, best {options.metric} first ({direction} is better)\n\n{table}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    try:
+        print(compare(parse_args(sys.argv[1:] if argv is None else argv)))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"serlab-compare: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
