@@ -26,15 +26,28 @@ def train_run(root: Path, overrides: list[str]) -> dict[str, float]:
     (run,) = set(root.glob("runs/*/runs/*")) - before
     record = json.loads((run / "metrics.json").read_text())
     with open(run / "csv" / "metrics.csv", newline="") as f:
-        epochs = [float(r["time/epoch_s"]) for r in csv.DictReader(f) if r.get("time/epoch_s")]
+        logged = list(csv.DictReader(f))
+    epochs = per_epoch(logged, "time/epoch_s")
     return {
         "wall_s": wall,
         "epochs": len(epochs),
         # the first epoch pays for decoding and feature statistics; later ones show the steady state
-        "epoch_s": statistics.median(epochs[1:] or epochs) if epochs else float("nan"),
+        "epoch_s": steady(epochs),
+        "data_wait_frac": steady(per_epoch(logged, "time/data_wait_frac")),
+        "audio_s_per_s": steady(per_epoch(logged, "time/audio_s_per_s")),
         "n_params": record.get("n_params", 0),
         **{k: record["metrics"][f"test/{k}"] for k in ("uar", "war", "f1")},
     }
+
+
+def per_epoch(logged: list[dict[str, str]], column: str) -> list[float]:
+    """One value per epoch of a column of the CSV logger's metrics.csv."""
+    return [float(r[column]) for r in logged if r.get(column)]
+
+
+def steady(values: list[float]) -> float:
+    """Median over epochs after the first (the first decodes audio and gathers statistics)."""
+    return statistics.median(values[1:] or values) if values else float("nan")
 
 
 def mean_std(values: list[float]) -> str:

@@ -103,7 +103,9 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
         f"frontend: {choices.get('frontend', '?')}",
         f"folds: {summary.folds}; seeds: {summary.seeds}; {len(summary.runs)} trainings",
         "speaker-independent: each fold's test speakers take no part in training, checkpoint choice or early stopping",
-        f"feature normalisation: {cfg.frontend.get('normalize', 'none')}",
+        f"feature normalisation: {cfg.frontend.get('normalize', 'none')}"
+        + (" (SPEAKER-ADAPTIVE: uses every test speaker's unlabelled audio statistics; transductive)"
+           if cfg.frontend.get("normalize") == "speaker" else ""),
         "pooled = every test prediction of every fold and seed in one confusion matrix",
     ]
     return notes

@@ -48,6 +48,27 @@ def test_raw_frames_are_consecutive_samples():
     assert frames[0, :, 1].tolist() == wave[640:1280].tolist()
 
 
+def test_speaker_normalisation_standardises_each_speaker_and_travels_in_the_state_dict():
+    frontend = LogMel(n_mels=16, normalize="speaker")
+    waves = torch.randn(4, 16000) * torch.tensor([[0.1], [0.2], [2.0], [3.0]])
+    lengths, speakers = torch.tensor([16000, 9000, 16000, 4000]), ["quiet", "quiet", "loud", "loud"]
+    assert frontend.norm.needs_statistics
+    frontend.norm.accumulate(*frontend.raw_features(waves, lengths), speakers)
+    feats, frames = frontend(waves, lengths, speakers)
+    for rows in ([0, 1], [2, 3]):
+        valid = torch.cat([feats[i, :, : frames[i]] for i in rows], dim=1)
+        torch.testing.assert_close(valid.mean(dim=1), torch.zeros(16), atol=1e-4, rtol=0)
+    # the same utterance, normalised as another speaker, comes out different
+    as_other, _ = frontend(waves[:1], lengths[:1], ["loud"])
+    assert not torch.allclose(as_other[0], feats[0, :, : frames[0]])
+    with pytest.raises(ValueError, match=r"no statistics for speaker\(s\) \['new'\]"):
+        frontend(waves[:1], lengths[:1], ["new"])
+    restored = LogMel(n_mels=16, normalize="speaker")
+    restored.load_state_dict(frontend.state_dict())
+    torch.testing.assert_close(restored(waves, lengths, speakers)[0], feats)
+    assert "norm._extra_state" not in LogMel(n_mels=16, normalize="global").state_dict()
+
+
 def test_unknown_normalisation_is_refused():
     with pytest.raises(ValueError, match="frontend.normalize"):
-        LogMel(normalize="speaker")
+        LogMel(normalize="by_corpus")

@@ -64,6 +64,7 @@ def test_ctc_refuses_a_model_without_frame_scores(tmp_path, data_dir):
         ["optimizer=sgd", "scheduler=warmup_cosine"],
         ["optimizer=adamw", "scheduler=onecycle"],
         ["scheduler=plateau", "loss.class_weights=balanced", "frontend.normalize=global"],
+        ["frontend.normalize=speaker", "regularizer=[dropout,mixup]"],
     ],
 )
 def test_regularizers_optimizers_and_schedules_train(tmp_path, data_dir, overrides):

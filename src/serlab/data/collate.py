@@ -18,6 +18,7 @@ class Batch:
     targets: torch.Tensor  # (batch,) class indices
     ids: list[str]
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> (batch,) auxiliary targets
+    speakers: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -40,4 +41,4 @@ def pad_collate(examples: list[Example]) -> Batch:
         waveforms[row, : len(example.waveform)] = example.waveform
     targets = torch.tensor([e.target for e in examples])
     aux = {key: torch.tensor([e.aux[key] for e in examples]) for key in examples[0].aux}
-    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux)
+    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, [e.speaker for e in examples])

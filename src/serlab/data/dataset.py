@@ -29,6 +29,7 @@ class Example:
     waveform: torch.Tensor
     target: int
     aux: dict[str, float] = field(default_factory=dict)
+    speaker: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,4 +105,4 @@ class AudioDataset(Dataset[Example]):
             else:
                 start = int(torch.randint(starts, ()))
             wave = wave[start : start + self.max_samples]
-        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i])
+        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker)

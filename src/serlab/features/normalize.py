@@ -1,13 +1,30 @@
-"""Per-feature mean/variance normalisation: per utterance, or with statistics of the training set."""
+"""Per-feature mean/variance normalisation: per utterance, with training-set statistics, or per speaker."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from serlab.lengths import length_mask, masked_mean
 
-MODES = ("none", "utterance", "global")
+MODES = ("none", "utterance", "global", "speaker")
+
+
+def _moments(feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Per row (batch, 3, features): sum, sum of squares and frame count over valid frames, in float64."""
+    mask = length_mask(frames, feats.shape[-1]).unsqueeze(1).to(torch.float64)
+    x = feats.to(torch.float64) * mask
+    return torch.stack([x.sum(-1), (x * x).sum(-1), mask.sum(-1).expand(-1, x.shape[1])], dim=1)
+
+
+def _standardize(feats: torch.Tensor, moments: torch.Tensor) -> torch.Tensor:
+    """(feats - mean) / std with moments (..., 3, features) broadcast over frames."""
+    total, squares, count = moments.unbind(-2)
+    mean = total / count
+    std = (squares / count - mean**2).clamp_min(1e-10).sqrt()
+    return (feats - mean.unsqueeze(-1).to(feats.dtype)) / std.unsqueeze(-1).to(feats.dtype)
 
 
 class FeatureNorm(nn.Module):
@@ -15,7 +32,7 @@ class FeatureNorm(nn.Module):
 
     `utterance` uses each utterance's own statistics; `global` uses statistics gathered over the
     training set by `accumulate` before training (never from validation or test speakers) and
-    stored in the checkpoint.
+    stored in the checkpoint. `speaker` is SpeakerNorm's mode (see `feature_norm`).
     """
 
     def __init__(self, n_features: int, mode: str = "none") -> None:
@@ -32,22 +49,62 @@ class FeatureNorm(nn.Module):
         """True while global statistics have not been gathered yet."""
         return self.mode == "global" and self.count.item() == 0
 
-    def accumulate(self, feats: torch.Tensor, frames: torch.Tensor) -> None:
+    def accumulate(self, feats: torch.Tensor, frames: torch.Tensor, speakers: Sequence[str] = ()) -> None:
         """Add one batch of training features to the running sums."""
-        mask = length_mask(frames, feats.shape[-1]).unsqueeze(1).to(torch.float64)
-        x = feats.to(torch.float64) * mask
-        self.total += x.sum(dim=(0, 2))
-        self.squares += (x * x).sum(dim=(0, 2))
-        self.count += mask.sum()
+        total, squares, count = _moments(feats, frames).sum(0)
+        self.total += total
+        self.squares += squares
+        self.count += count[0]
 
-    def forward(self, feats: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor, speakers: Sequence[str] = ()) -> torch.Tensor:
         if self.mode == "utterance":
             mask = length_mask(frames, feats.shape[-1]).unsqueeze(1)
             mean = masked_mean(feats, frames).unsqueeze(-1)
             var = masked_mean((feats - mean) ** 2 * mask, frames).unsqueeze(-1)
             return (feats - mean) / (var + 1e-5).sqrt()
         if self.mode == "global" and self.count > 0:
-            mean = self.total / self.count
-            std = (self.squares / self.count - mean**2).clamp_min(1e-10).sqrt()
-            return (feats - mean[:, None].to(feats.dtype)) / std[:, None].to(feats.dtype)
+            return _standardize(feats, torch.stack([self.total, self.squares, self.count.expand_as(self.total)]))
         return feats
+
+
+class SpeakerNorm(FeatureNorm):
+    """The declared speaker-adaptive mode: each speaker's features standardised with statistics over
+    all of that speaker's utterances, test speakers included (their audio, never their labels).
+
+    Results are transductive; reports flag them. Statistics travel in the checkpoint.
+    """
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__(n_features, "speaker")
+        self.speakers: dict[str, torch.Tensor] = {}  # speaker -> (3, features) moments
+
+    @property
+    def needs_statistics(self) -> bool:
+        """True while no speaker's statistics have been gathered."""
+        return not self.speakers
+
+    def accumulate(self, feats: torch.Tensor, frames: torch.Tensor, speakers: Sequence[str] = ()) -> None:
+        """Add one batch of features to the running sums of their speakers."""
+        for speaker, row in zip(speakers, _moments(feats, frames).cpu()):
+            self.speakers[speaker] = self.speakers.get(speaker, 0) + row
+
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor, speakers: Sequence[str] = ()) -> torch.Tensor:
+        unknown = sorted(set(speakers) - set(self.speakers))
+        if unknown or not speakers:
+            raise ValueError(
+                f"frontend.normalize=speaker has no statistics for speaker(s) {unknown or '(none given)'}: "
+                "a speaker-adaptive model only scores the speakers it gathered statistics for"
+            )
+        return _standardize(feats, torch.stack([self.speakers[s] for s in speakers]).to(feats.device))
+
+    def get_extra_state(self) -> dict[str, torch.Tensor]:
+        # the number of speakers varies, so their statistics travel as extra state rather than buffers
+        return dict(self.speakers)
+
+    def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.speakers = dict(state or {})
+
+
+def feature_norm(n_features: int, mode: str) -> FeatureNorm:
+    """The normaliser for `frontend.normalize`."""
+    return SpeakerNorm(n_features) if mode == "speaker" else FeatureNorm(n_features, mode)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from serlab.features.normalize import FeatureNorm
+from collections.abc import Sequence
+
+from serlab.features.normalize import feature_norm
 from serlab.lengths import length_mask
 
 
@@ -21,7 +23,7 @@ class Raw(nn.Module):
             raise ValueError(f"frontend.frame_ms must give at least one sample, got {frame_ms}")
         self.out_features = self.frame
         # Per-utterance or global scaling of the samples themselves (one feature: amplitude).
-        self.norm = FeatureNorm(1, normalize)
+        self.norm = feature_norm(1, normalize)
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Whole frames per utterance (at least one)."""
@@ -32,9 +34,11 @@ class Raw(nn.Module):
         x = waveforms.float() * length_mask(lengths, waveforms.shape[-1])
         return x.unsqueeze(1), lengths
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         samples, lengths = self.raw_features(waveforms, lengths)
-        x = self.norm(samples, lengths).squeeze(1) * length_mask(lengths, waveforms.shape[-1])
+        x = self.norm(samples, lengths, speakers).squeeze(1) * length_mask(lengths, waveforms.shape[-1])
         frames = self.frame_lengths(lengths)
         needed = self.frame * int(frames.max())
         x = nn.functional.pad(x, (0, max(0, needed - x.shape[-1])))[:, :needed]

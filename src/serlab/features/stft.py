@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from serlab.features.normalize import FeatureNorm
+from collections.abc import Sequence
+
+from serlab.features.normalize import feature_norm
 from serlab.lengths import length_mask
 
 
@@ -31,7 +33,7 @@ class SpectralFrontend(nn.Module):
         self.win, self.n_fft = fft_size(sample_rate, win_ms)
         self.hop = int(round(sample_rate * hop_ms / 1000))
         self.out_features = out_features
-        self.norm = FeatureNorm(out_features, normalize)
+        self.norm = feature_norm(out_features, normalize)
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Number of whole frames in each utterance (at least one)."""
@@ -51,6 +53,8 @@ class SpectralFrontend(nn.Module):
             feats = self.features(waveforms.float(), frames)
         return feats * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, frames = self.raw_features(waveforms, lengths)
-        return self.norm(feats, frames) * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
+        return self.norm(feats, frames, speakers) * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames

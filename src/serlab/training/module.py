@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
+from serlab.features.normalize import SpeakerNorm
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
 from serlab.training.figures import confusion_figure
@@ -62,8 +63,9 @@ class SERModule(L.LightningModule):
         self.last_confusion: dict[str, torch.Tensor] = {}
         self.test_predictions: list[dict[str, Any]] = []
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
-        features, frames = self.frontend(waveforms, lengths)
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()) -> ModelOutput:
+        # speakers matter only to speaker-adaptive normalisation (frontend.normalize=speaker)
+        features, frames = self.frontend(waveforms, lengths, speakers)
         return self.model(features, frames)
 
     def _hooks(self, name: str) -> list[Callable]:
@@ -73,7 +75,7 @@ class SERModule(L.LightningModule):
         waveforms = batch.waveforms
         for noise in self._hooks("on_waveform"):
             waveforms = noise(waveforms, batch.lengths)
-        features, frames = self.frontend(waveforms, batch.lengths)
+        features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
         for augment in self._hooks("on_features"):
             features = augment(features, frames)
         mixes = self._hooks("mix")
@@ -89,7 +91,7 @@ class SERModule(L.LightningModule):
         return loss
 
     def _score(self, batch: Batch, stage: str) -> torch.Tensor:
-        output = self(batch.waveforms, batch.lengths)
+        output = self(batch.waveforms, batch.lengths, batch.speakers)
         loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
@@ -144,15 +146,27 @@ class SERModule(L.LightningModule):
             counts = torch.bincount(torch.tensor(datamodule.datasets["train"].targets), minlength=len(self.classes))
             self.loss.set_class_counts(counts)
         if self.frontend.norm.needs_statistics:
-            self._gather_feature_statistics(datamodule.train_dataloader())
+            self._gather_feature_statistics(datamodule)
 
     @torch.no_grad()
-    def _gather_feature_statistics(self, loader: Any) -> None:
-        """Global normalisation statistics from one pass over the training data (all processes)."""
+    def _gather_feature_statistics(self, datamodule: Any) -> None:
+        """Normalisation statistics from one pass over the training data (all processes); in the
+        speaker-adaptive mode over every speaker's audio, test speakers included."""
         norm = self.frontend.norm
-        for batch in loader:
-            norm.accumulate(*self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device)))
-        if self.trainer.world_size > 1:
+        adaptive = isinstance(norm, SpeakerNorm)
+        if adaptive:
+            datamodule.setup("test")
+        loaders = [datamodule.train_dataloader()]
+        if adaptive:
+            loaders += [datamodule.val_dataloader(), datamodule.test_dataloader()]
+        for batch in (b for loader in loaders for b in loader):
+            features = self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device))
+            norm.accumulate(*features, batch.speakers)
+        if self.trainer.world_size > 1 and adaptive:
+            shards: list[dict] = [{} for _ in range(self.trainer.world_size)]
+            torch.distributed.all_gather_object(shards, norm.speakers)
+            norm.speakers = {s: sum(shard[s] for shard in shards if s in shard) for s in set().union(*shards)}
+        elif self.trainer.world_size > 1:
             for buffer in (norm.total, norm.squares, norm.count):
                 torch.distributed.all_reduce(buffer)
 

@@ -1,20 +1,37 @@
-"""Wall time of each training epoch, logged beside the metrics."""
+"""Wall time of each training epoch, how much of it waited for data, and audio throughput."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import lightning as L
 
 
 class EpochTimer(L.Callback):
-    """Logs `time/epoch_s`: seconds from the start of a training epoch to the end of its validation."""
+    """Logs per epoch `time/epoch_s` (training start to validation end), `time/data_wait_frac` (share
+    of training time spent between batches, i.e. waiting for the loader) and `time/audio_s_per_s`
+    (seconds of audio trained per second)."""
 
     def __init__(self) -> None:
-        self.start = 0.0
+        self.start = self.last = self.waited = self.audio = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.start = time.perf_counter()
+        self.start = self.last = time.perf_counter()
+        self.waited = self.audio = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self.waited += time.perf_counter() - self.last
+        self.audio += float(batch.lengths.sum())
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        self.last = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        busy = max(self.last - self.start, 1e-9)
+        rate = trainer.datamodule.sample_rate if trainer.datamodule is not None else 1
+        module.log("time/data_wait_frac", self.waited / busy, rank_zero_only=True)
+        module.log("time/audio_s_per_s", self.audio / rate / busy, rank_zero_only=True)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.sanity_checking and self.start:

@@ -1,0 +1,142 @@
+"""EmoDB leave-one-speaker-out: serlab presets through serlab-cv beside classical functionals + SVM baselines.
+
+    python bench/emodb_loso.py --emodb ../shared/data/emodb [--presets emodb_crnn] [--seeds 42 43 44]
+                               [--folds 0 1 ...] [--no-baselines] [key=value ...]
+
+Protocol for every row: 10 folds, one test speaker each, the next speaker (in id order) validates,
+the other 8 train; nothing is chosen on the test speaker and feature statistics come from the
+training speakers only. Neural rows are mean ± std over folds of the seed-averaged test metrics
+(serlab-cv's summary); baseline rows are deterministic, so mean ± std over folds. Wall time
+counts everything the row needs (decoding, feature extraction, training, testing).
+
+Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals are
+cached next to the CV folders (--cache) so a second run only refits the SVMs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from serlab.data.corpora.emodb import EmoDB
+from serlab.data.manifest import Utterance
+from serlab.data.splits import LeaveOneSpeakerOut
+
+FEATURE_SETS = {"eGeMAPS": "eGeMAPSv02", "ComParE": "ComParE_2016"}
+SVM_C = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+
+
+def functionals(rows: list[Utterance], feature_set: str, cache: Path) -> np.ndarray:
+    """openSMILE functionals of every row (one vector per file), read from `cache` when present."""
+    path = cache / f"{feature_set}.npz"
+    ids = np.array([r.id for r in rows])
+    if path.is_file():
+        stored = np.load(path)
+        if np.array_equal(stored["ids"], ids):
+            return stored["x"]
+    import opensmile
+
+    smile = opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.Functionals)
+    x = np.stack([smile.process_file(str(r.path)).to_numpy()[0] for r in rows]).astype(np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, ids=ids, x=x)
+    return x
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """UAR (balanced accuracy), WAR (accuracy) and macro-F1."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    return {"uar": balanced_accuracy_score(y_true, y_pred), "war": accuracy_score(y_true, y_pred),
+            "f1": f1_score(y_true, y_pred, average="macro")}  # fmt: skip
+
+
+def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray) -> dict[str, float]:
+    """Standardise on training speakers, pick C by validation UAR, score the test speaker."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    train, val, test = (sides == s for s in ("train", "val", "test"))
+    scaler = StandardScaler().fit(x[train])
+    z = np.nan_to_num(scaler.transform(x))
+
+    def fit(c: float) -> LinearSVC:
+        return LinearSVC(C=c, class_weight="balanced", max_iter=20000).fit(z[train], y[train])
+
+    best = max(SVM_C, key=lambda c: scores(y[val], fit(c).predict(z[val]))["uar"])
+    return scores(y[test], fit(best).predict(z[test]))
+
+
+def baseline(rows: list[Utterance], feature_set: str, cache: Path, folds: list[int]) -> dict[str, object]:
+    """One functionals + linear SVM row over the given LOSO folds."""
+    start = time.perf_counter()
+    x = functionals(rows, feature_set, cache)
+    classes = sorted({r.label for r in rows})
+    y = np.array([classes.index(r.label) for r in rows])
+    protocol = LeaveOneSpeakerOut(n_val_speakers=1)
+    per_fold = []
+    for fold in folds:
+        split = protocol.split(rows, fold)
+        per_fold.append(svm_fold(x, y, np.array([split.side_of(r.speaker) for r in rows])))
+    return {"per_fold": per_fold, "wall_s": time.perf_counter() - start}
+
+
+def preset(emodb: str, name: str, seeds: list[int], folds: list[int] | None, out: Path, overrides: list[str]) -> dict[str, object]:
+    """One serlab-cv run of a preset; its summary and wall time."""
+    cv_dir = out / name
+    args = [f"experiment={name}", "data=emodb", f"data.root={emodb}", "data/split=loso", f"cv.seeds=[{','.join(map(str, seeds))}]",
+            f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}", "print_config=false", *overrides]  # fmt: skip
+    if folds is not None:
+        args.append(f"cv.folds=[{','.join(map(str, folds))}]")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "serlab.cv", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"serlab-cv {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    summary = json.loads((cv_dir / "summary.json").read_text())
+    return {"summary": summary, "wall_s": time.perf_counter() - start}
+
+
+def pm(values: list[float]) -> str:
+    """'mean ± std' over folds."""
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
+    parser.add_argument("--presets", nargs="*", default=["emodb_crnn"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
+    parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="keep CV folders here (default: a temporary folder)")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "functionals")
+    args, overrides = parser.parse_known_args()
+    emodb = str(Path(args.emodb).resolve())
+    rows = EmoDB(emodb).scan()
+    folds = args.folds or list(range(len({r.speaker for r in rows})))
+    print(f"{'system':<28} {'runs':>10} {'UAR':>13} {'WAR':>13} {'F1':>13} {'wall s':>8}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        if not args.no_baselines:
+            for label, feature_set in FEATURE_SETS.items():
+                row = baseline(rows, feature_set, args.cache, folds)
+                cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
+                print(f"{label + ' + linear SVM':<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+        for name in args.presets:
+            row = preset(emodb, name, args.seeds, args.folds, out, overrides)
+            s = row["summary"]
+            cells = " ".join(f"{s['over_folds'][k]['mean']:.3f} ± {s['over_folds'][k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
+            runs = f"{len(s['folds'])}x{len(s['seeds'])}"
+            print(f"{name:<28} {runs:>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
