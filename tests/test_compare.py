@@ -105,7 +105,7 @@ def test_bad_requests_fail_with_a_clear_message(sweep, tmp_path, capsys, args, m
 
 
 def test_runs_without_hydra_record_are_read_from_their_checkpoint(tmp_path):
-    # serlab-cv trains its folds in one process: each fold folder has metrics.json and checkpoints only.
+    # Runs trained through the Python API (train(cfg)) leave no .hydra/ record: metrics.json and checkpoints only.
     for fold, lr in ((0, 0.001), (1, 0.003)):
         folder = tmp_path / "cv" / f"fold_{fold}"
         (folder / "checkpoints").mkdir(parents=True)

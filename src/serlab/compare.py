@@ -106,7 +106,7 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def saved_config(folder: Path, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The run's config as Hydra saved it, else the one inside its checkpoint (runs trained by serlab-cv)."""
+    """The run's config as Hydra saved it, else the one in its checkpoint (runs trained through the Python API)."""
     hydra_config = folder / ".hydra" / "config.yaml"
     if hydra_config.is_file():
         return OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
