@@ -88,6 +88,16 @@ def test_ddp_on_two_cpu_processes_scores_each_test_utterance_once(tmp_path, data
     assert predicted == _test_ids(run)
     assert sum(map(sum, record["confusion_matrix"])) == len(predicted)
 
+    # One process scoring the same checkpoint gives the same metrics and the same prediction per utterance.
+    alone = compose_train(tmp_path / "alone", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    metrics = evaluate(alone)
+    for key in ("test/uar", "test/war", "test/f1"):
+        assert metrics[key] == pytest.approx(record["metrics"][key], abs=1e-6)
+    single = tmp_path / "alone" / "run"
+    assert json.loads((single / "metrics.json").read_text())["confusion_matrix"] == record["confusion_matrix"]
+    picks = [(r["id"], r["predicted"]) for r in _read_csv(run / "predictions.csv")]
+    assert [(r["id"], r["predicted"]) for r in _read_csv(single / "predictions.csv")] == picks
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("logger", ["wandb", "many"])
