@@ -19,6 +19,7 @@ from typing import Any
 
 from hydra.utils import get_object
 
+
 class ConfigError(ValueError):
     """A config key whose value the code cannot take, with the key path and what is allowed."""
 
@@ -55,7 +56,8 @@ def check_call(node: dict[str, Any], key: str) -> None:
         if name not in named:
             if open_ended:
                 continue
-            raise ConfigError(f"{where}.{name}: {node['_target_']} takes no option {name!r}; its options: {', '.join(named)}")
+            options = ", ".join(named)
+            raise ConfigError(f"{where}.{name}: {node['_target_']} takes no option {name!r}; its options: {options}")
         if name in hints and not fits(value, hints[name]):
             raise ConfigError(f"{where}.{name}={value!r}: {node['_target_']} expects {describe(hints[name])}")
 
@@ -66,7 +68,8 @@ def _hints(target: Any, params: typing.Mapping[str, inspect.Parameter]) -> dict[
     try:
         return typing.get_type_hints(function)
     except Exception:  # annotations naming what only type checkers import; fall back to evaluated ones
-        return {n: p.annotation for n, p in params.items() if p.annotation is not p.empty and not isinstance(p.annotation, str)}
+        evaluated = {n: p.annotation for n, p in params.items() if not isinstance(p.annotation, str)}
+        return {n: hint for n, hint in evaluated.items() if hint is not inspect.Parameter.empty}
 
 
 def fits(value: Any, hint: Any) -> bool:
@@ -94,7 +97,7 @@ def fits(value: Any, hint: Any) -> bool:
     if not isinstance(cls, type) or getattr(cls, "_is_protocol", False):
         return True  # callables, protocols and the like: left to the call
     if issubclass(cls, enum.Enum):
-        return value in {m.value for m in cls} | {m.name for m in cls}
+        return any(value in (m.value, m.name) for m in cls)
     if issubclass(cls, (PurePath, os.PathLike)):
         return isinstance(value, str)
     if issubclass(cls, collections.abc.Mapping):
