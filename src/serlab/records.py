@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from serlab.data.datamodule import SERDataModule
+from serlab.provenance import provenance
 from serlab.training.metrics import per_class_recall
 from serlab.training.module import SERModule
 
@@ -63,7 +64,7 @@ def write_data_record(datamodule: SERDataModule, output_dir: Path) -> None:
 def write_test_outputs(module: SERModule, metrics: dict[str, float], output_dir: Path, **extra: Any) -> None:
     """metrics.json (metrics, confusion matrix, per-class recall, `extra`) and predictions.csv."""
     record = metrics_record(metrics, module.last_confusion.get("test"), module.classes)
-    record.update(extra)
+    record.update(extra, provenance=provenance())
     write_json(record, output_dir / "metrics.json")
     write_predictions(module.test_predictions, module.classes, output_dir / "predictions.csv")
 

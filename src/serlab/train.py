@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from serlab.config_tree import print_config_tree
 from serlab.configs import CONFIG_DIR
+from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 
@@ -35,7 +36,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
     n_params = sum(p.numel() for p in module.parameters())
     for logger in loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params})
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params, **provenance()})
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

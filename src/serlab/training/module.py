@@ -17,7 +17,7 @@ from serlab.features.normalize import SpeakerNorm
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
 from serlab.training.figures import confusion_figure
-from serlab.training.metrics import summarize
+from serlab.training.metrics import per_class_recall, summarize
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -116,6 +116,9 @@ class SERModule(L.LightningModule):
         cm = self.confusion[stage].compute()  # summed over processes
         self.confusion[stage].reset()
         metrics = {f"{stage}/{k}": v for k, v in summarize(cm).items()}
+        # per-class recall beside UAR, so dashboards show which emotions carry or sink it
+        recall = per_class_recall(cm).tolist()
+        metrics.update({f"{stage}/recall_{c}": r for c, r in zip(self.classes, recall) if r == r})
         for key, metric in self.concordance.items():
             if key.startswith(f"{stage}_") and metric.update_count:
                 metrics[f"{stage}/ccc_{key.removeprefix(f'{stage}_')}"] = metric.compute()
