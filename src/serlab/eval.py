@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import hydra
 import torch
@@ -11,8 +13,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
-from serlab.records import report, write_test_outputs
+from serlab.records import report, write_csv, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
+from serlab.training.figures import bar_figure
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,32 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         write_test_outputs(module, metrics, output_dir, checkpoint=str(ckpt_path), fold=datamodule.fold)
         report(metrics, output_dir)
+    degraded = instantiate(cfg.robustness, sample_rate=datamodule.sample_rate) if cfg.get("robustness") else []
+    if degraded:
+        rows = [{"condition": "clean", **headline(metrics)}]
+        for condition in degraded:
+            module.test_condition = condition
+            trainer.test(module, datamodule=datamodule, verbose=False)
+            rows.append({"condition": condition.name, **headline(trainer.callback_metrics)})
+        module.test_condition = None
+        if trainer.is_global_zero:
+            write_robustness(rows, len(classes), output_dir)
     return metrics
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Test UAR, WAR and macro-F1 as plain floats."""
+    return {k: float(metrics[f"test/{k}"]) for k in ("uar", "war", "f1")}
+
+
+def write_robustness(rows: list[dict[str, Any]], n_classes: int, output_dir: Path) -> None:
+    """robustness.csv and .png (UAR per condition, chance dashed) and the table on screen."""
+    write_csv(rows, ["condition", "uar", "war", "f1"], output_dir / "robustness.csv")
+    fig = bar_figure({r["condition"]: r["uar"] for r in rows}, "UAR under degraded audio", "test UAR", 1 / n_classes)
+    fig.savefig(output_dir / "robustness.png", dpi=110)
+    print(f"\n{'condition':<20} {'UAR':>6} {'WAR':>6} {'F1':>6}")
+    for r in rows:
+        print(f"{r['condition']:<20} {r['uar']:>6.3f} {r['war']:>6.3f} {r['f1']:>6.3f}")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

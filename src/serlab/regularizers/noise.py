@@ -7,6 +7,15 @@ import torch
 from serlab.lengths import length_mask
 
 
+def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Adds `noise` scaled to each row's SNR (dB) against the power of its valid samples; padding stays zero."""
+    mask = length_mask(lengths, waveforms.shape[-1]).to(waveforms.dtype)
+    power = (waveforms.pow(2) * mask).sum(-1) / lengths.clamp_min(1)
+    noise_power = (noise.pow(2) * mask).sum(-1) / lengths.clamp_min(1)
+    scale = (power / 10 ** (snr_db / 10) / noise_power.clamp_min(1e-12)).sqrt()
+    return waveforms + noise * scale[:, None] * mask
+
+
 class AdditiveNoise:
     """Adds white noise to a fraction `p` of training utterances, at an SNR drawn from [min_snr_db, max_snr_db]."""
 
@@ -19,8 +28,7 @@ class AdditiveNoise:
 
     def on_waveform(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Noisy copies of the valid samples; padding stays zero."""
-        mask = length_mask(lengths, waveforms.shape[-1]).to(waveforms.dtype)
-        power = (waveforms.pow(2) * mask).sum(-1) / lengths.clamp_min(1)
-        snr = torch.empty_like(power).uniform_(self.min_snr_db, self.max_snr_db)
-        scale = (power / 10 ** (snr / 10)).sqrt() * (torch.rand_like(power) < self.p)
-        return waveforms + torch.randn_like(waveforms) * scale[:, None] * mask
+        rows = waveforms.shape[0]
+        snr = torch.empty(rows, device=waveforms.device).uniform_(self.min_snr_db, self.max_snr_db)
+        chosen = (torch.rand(rows, device=waveforms.device) < self.p).to(waveforms.dtype)
+        return mix_at_snr(waveforms, lengths, snr, torch.randn_like(waveforms) * chosen[:, None])

@@ -61,6 +61,8 @@ class SERModule(L.LightningModule):
             {f"{stage}_{task}": ConcordanceCorrCoef() for stage in ("val", "test") for task in ratings}
         )
         self.last_confusion: dict[str, torch.Tensor] = {}
+        # a degraded test condition (serlab-eval robustness.*): (waveforms, lengths, ids) -> waveforms
+        self.test_condition: Callable[..., torch.Tensor] | None = None
         self.test_predictions: list[dict[str, Any]] = []
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()) -> ModelOutput:
@@ -91,7 +93,10 @@ class SERModule(L.LightningModule):
         return loss
 
     def _score(self, batch: Batch, stage: str) -> torch.Tensor:
-        output = self(batch.waveforms, batch.lengths, batch.speakers)
+        waveforms = batch.waveforms
+        if stage == "test" and self.test_condition is not None:
+            waveforms = self.test_condition(waveforms, batch.lengths, batch.ids)
+        output = self(waveforms, batch.lengths, batch.speakers)
         loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
