@@ -10,6 +10,7 @@ from serlab.features.spectrogram import Spectrogram
 
 FRONTENDS = {
     "logmel": lambda norm: LogMel(n_mels=32, normalize=norm),
+    "logmel_deltas": lambda norm: LogMel(n_mels=32, normalize=norm, deltas=2),
     "spectrogram": lambda norm: Spectrogram(normalize=norm),
     "mfcc": lambda norm: MFCC(normalize=norm),
     "raw": lambda norm: Raw(frame_ms=40.0, normalize=norm),
@@ -72,3 +73,13 @@ def test_speaker_normalisation_standardises_each_speaker_and_travels_in_the_stat
 def test_unknown_normalisation_is_refused():
     with pytest.raises(ValueError, match="frontend.normalize"):
         LogMel(normalize="by_corpus")
+
+
+def test_logmel_deltas_follow_the_static_bands():
+    wave = torch.randn(1, 8000)
+    plain, n = LogMel(n_mels=20)(wave, torch.tensor([8000]))
+    stacked, m = LogMel(n_mels=20, deltas=1)(wave, torch.tensor([8000]))
+    assert stacked.shape[1] == 40 and n.tolist() == m.tolist()
+    torch.testing.assert_close(stacked[:, :20], plain)
+    with pytest.raises(ValueError, match="frontend.deltas"):
+        LogMel(deltas=3)

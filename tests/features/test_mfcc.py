@@ -1,6 +1,7 @@
 import torch
 
-from serlab.features.mfcc import MFCC, length_aware_deltas
+from serlab.features.deltas import length_aware_deltas
+from serlab.features.mfcc import MFCC
 
 
 def test_deltas_are_the_regression_slope_inside_and_repeat_edges():

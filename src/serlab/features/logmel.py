@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 import torchaudio
 
+from serlab.features.deltas import with_deltas
 from serlab.features.stft import SpectralFrontend
 
 
 class LogMel(SpectralFrontend):
-    """Log mel energies of 25 ms frames every 10 ms (by default)."""
+    """Log mel energies of 25 ms frames every 10 ms (by default), plus `deltas` orders of their deltas."""
 
     def __init__(
         self,
@@ -20,8 +21,12 @@ class LogMel(SpectralFrontend):
         f_min: float = 20.0,
         f_max: float | None = None,
         normalize: str = "none",
+        deltas: int = 0,
     ) -> None:
-        super().__init__(sample_rate, win_ms, hop_ms, n_mels, normalize)
+        if not 0 <= deltas <= 2:
+            raise ValueError(f"frontend.deltas must be 0, 1 or 2, got {deltas}")
+        super().__init__(sample_rate, win_ms, hop_ms, n_mels * (deltas + 1), normalize)
+        self.deltas = deltas
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
             n_fft=self.n_fft,
@@ -34,4 +39,8 @@ class LogMel(SpectralFrontend):
         )
 
     def features(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        return with_deltas(self.log_mel(waveforms), frames, self.deltas)
+
+    def log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) log mel energies, without deltas."""
         return torch.log(self.mel(waveforms) + 1e-6)

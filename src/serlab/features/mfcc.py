@@ -5,21 +5,9 @@ from __future__ import annotations
 import torch
 import torchaudio.functional as AF
 
+from serlab.features.deltas import with_deltas
 from serlab.features.logmel import LogMel
 from serlab.features.stft import SpectralFrontend
-
-
-def length_aware_deltas(x: torch.Tensor, frames: torch.Tensor, width: int = 2) -> torch.Tensor:
-    """Regression deltas over time, repeating each utterance's edge frames instead of reading padding."""
-    steps = torch.arange(x.shape[-1], device=x.device)
-    last = (frames - 1).clamp_min(0)[:, None]
-    out = torch.zeros_like(x)
-    for k in range(1, width + 1):
-        ahead = torch.minimum(steps[None] + k, last).clamp_min(0)
-        behind = torch.minimum((steps[None] - k).clamp_min(0), last)
-        gather = lambda idx: x.gather(-1, idx[:, None, :].expand(-1, x.shape[1], -1))  # noqa: E731
-        out += k * (gather(ahead) - gather(behind))
-    return out / (2 * sum(k * k for k in range(1, width + 1)))
 
 
 class MFCC(SpectralFrontend):
@@ -43,8 +31,5 @@ class MFCC(SpectralFrontend):
         self.deltas = deltas
 
     def features(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        cepstra = torch.einsum("bmt,mc->bct", self.logmel.features(waveforms, frames), self.dct)
-        orders = [cepstra]
-        for _ in range(self.deltas):
-            orders.append(length_aware_deltas(orders[-1], frames))
-        return torch.cat(orders, dim=1)
+        cepstra = torch.einsum("bmt,mc->bct", self.logmel.log_mel(waveforms), self.dct)
+        return with_deltas(cepstra, frames, self.deltas)
