@@ -95,7 +95,9 @@ def baseline(rows: list[Utterance], feature_set: str, cache: Path, folds: list[i
 def preset(emodb: str, name: str, seeds: list[int], folds: list[int] | None, out: Path, overrides: list[str]) -> dict[str, object]:
     """One serlab-cv run of a preset; its summary and wall time."""
     cv_dir = out / name
-    args = [f"experiment={name}", "data=emodb", f"data.root={emodb}", "data/split=loso", f"cv.seeds=[{','.join(map(str, seeds))}]",
+    # "default" is serlab-train's own default model and features, without a preset
+    preset_choice = [] if name == "default" else [f"experiment={name}"]
+    args = [*preset_choice, "data=emodb", f"data.root={emodb}", "data/split=loso", f"cv.seeds=[{','.join(map(str, seeds))}]",
             f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}", "print_config=false", *overrides]  # fmt: skip
     if folds is not None:
         args.append(f"cv.folds=[{','.join(map(str, folds))}]")
@@ -115,7 +117,7 @@ def pm(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
-    parser.add_argument("--presets", nargs="*", default=["emodb_crnn"])
+    parser.add_argument("--presets", nargs="*", default=["emodb_crnn"], help="experiment presets; 'default' = no preset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
     parser.add_argument("--no-baselines", action="store_true")
@@ -138,7 +140,8 @@ def main() -> None:
             s = row["summary"]
             cells = " ".join(f"{s['over_folds'][k]['mean']:.3f} ± {s['over_folds'][k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
             runs = f"{len(s['folds'])}x{len(s['seeds'])}"
-            print(f"{name:<28} {runs:>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+            label = " ".join([name, *overrides])
+            print(f"{label:<28} {runs:>10} {cells} {row['wall_s']:>8.0f}", flush=True)
 
 
 if __name__ == "__main__":

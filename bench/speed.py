@@ -62,7 +62,7 @@ def timed(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="0: the frontend comparison only")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     args, overrides = parser.parse_known_args()
@@ -78,6 +78,8 @@ def main() -> None:
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
 
+    if not args.runs:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cache = f"data.cache_dir={tmp}/cache"
         runs = [

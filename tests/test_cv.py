@@ -39,3 +39,15 @@ def run_cli_failing(cwd, args) -> str:
     proc = subprocess.run([sys.executable, "-m", "serlab.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     return proc.stdout + proc.stderr
+
+
+def test_fold_runs_are_grouped_on_dashboards_and_leave_the_cv_config_alone(tmp_path, data_dir):
+    from serlab.cv import fold_config
+    from tests.conftest import compose_train
+
+    cfg = compose_train(tmp_path, data_dir, "logger=many", config_name="cv")
+    run = fold_config(cfg, tmp_path / "f", fold=3, seed=7, group="cv-x", parent_run="abc")
+    assert run.data.fold == 3 and run.seed == 7 and "cv" not in run
+    assert run.logger.wandb.group == "cv-x" and run.logger.wandb.name == "cv-x/fold_3/seed_7"
+    assert run.logger.mlflow.tags["mlflow.parentRunId"] == "abc"
+    assert cfg.data.fold == 0 and cfg.logger.wandb.group is None and cfg.paths.output_dir != str(tmp_path / "f")

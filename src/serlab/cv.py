@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -62,9 +63,20 @@ def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
         )
 
 
+def name_runs(loggers: DictConfig, group: str, name: str, parent_run: str | None = None) -> None:
+    """Group a run's dashboard entries under the CV: wandb group and name, MLflow run name and parent."""
+    if "wandb" in loggers:
+        loggers.wandb.group = loggers.wandb.group or group
+        loggers.wandb.name = f"{group}/{name}"
+    if "mlflow" in loggers:
+        loggers.mlflow.run_name = name
+        if parent_run:
+            loggers.mlflow.tags = {**(loggers.mlflow.tags or {}), "mlflow.parentRunId": parent_run}
+
+
 def fold_config(cfg: DictConfig, folder: Path, fold: int, seed: int, group: str, parent_run: str | None) -> DictConfig:
     """The serlab-train config of one fold and seed, its loggers grouped under the CV."""
-    run = cfg.copy()
+    run = copy.deepcopy(cfg)
     with open_dict(run):
         del run["cv"]
         run.data.fold, run.seed, run.print_config = fold, seed, False
@@ -72,25 +84,15 @@ def fold_config(cfg: DictConfig, folder: Path, fold: int, seed: int, group: str,
         # An interrupted fold continues from its last epoch instead of starting over.
         last = folder / "checkpoints" / "last.ckpt"
         run.ckpt_path = str(last) if last.is_file() else None
-        logger = run.get("logger") or {}
-        if "wandb" in logger:
-            logger.wandb.group = logger.wandb.group or group
-            logger.wandb.name = f"{group}/fold_{fold}/seed_{seed}"
-        if "mlflow" in logger and parent_run:
-            logger.mlflow.tags = {**(logger.mlflow.tags or {}), "mlflow.parentRunId": parent_run}
-            logger.mlflow.run_name = f"fold_{fold}/seed_{seed}"
+        name_runs(run.get("logger") or {}, group, f"fold_{fold}/seed_{seed}", parent_run)
     return run
 
 
 def summary_loggers(cfg: DictConfig, group: str) -> list[Logger]:
-    """The experiment's loggers, writing the CV summary into the CV folder."""
-    loggers = cfg.copy().get("logger") or {}
+    """The experiment's loggers, writing the CV summary into the CV folder (the MLflow parent run)."""
+    loggers = copy.deepcopy(cfg.get("logger")) or {}
     with open_dict(loggers):
-        if "wandb" in loggers:
-            loggers.wandb.group = loggers.wandb.group or group
-            loggers.wandb.name = f"{group}/summary"
-        if "mlflow" in loggers:
-            loggers.mlflow.run_name = group
+        name_runs(loggers, group, group)
     return instantiate_each(loggers)
 
 
