@@ -57,14 +57,17 @@ def compose_train(
     return cfg
 
 
-def run_cli(module: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m module args` as a user would; fail the test with its output on error."""
-    env = {**os.environ, "WANDB_SILENT": "true"}
+def run_cli(
+    module: str, *args: str, cwd: Path, timeout: float = 600, expect: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m module args` as a user would, with `env` added to the environment and this
+    repository importable (for test-only callbacks); fail the test with its output unless it exits `expect`."""
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(Path(__file__).parents[1]), **(env or {})}
     env.pop("WANDB_MODE", None)
     proc = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
-    if proc.returncode != 0:
+    if proc.returncode != expect:
         pytest.fail(f"{module} {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
 

@@ -17,6 +17,8 @@ from serlab.configs import CONFIG_DIR
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
+from serlab.training.checkpointing import checkpoint_dirs
+from serlab.training.run_folder import check_writable
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    check_writable(output_dir)
     if rank_zero_only.rank == 0 and cfg.get("print_config"):
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
@@ -34,6 +37,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = build_module(cfg, datamodule.classes)
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
+    check_writable(*checkpoint_dirs(trainer))
     n_params = sum(p.numel() for p in module.parameters())
     for logger in loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params, **provenance()})

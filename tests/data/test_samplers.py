@@ -1,4 +1,6 @@
 import pytest
+from lightning.fabric.utilities.data import _set_sampler_epoch
+from torch.utils.data import DataLoader
 
 from serlab.data.samplers import LengthBatchSampler
 
@@ -23,6 +25,12 @@ def test_training_batches_hold_similar_lengths_and_change_each_epoch():
     assert sorted(i for b in first for i in b) == list(range(400))
     sampler.set_epoch(1)
     assert [[d.index for d in b] for b in sampler] != first
+
+
+def test_lightning_reaches_the_epoch_of_a_loader_batched_by_it():
+    sampler = LengthBatchSampler(list(range(40)), 4, shuffle=True)
+    _set_sampler_epoch(DataLoader(range(40), batch_sampler=sampler), 7)  # what the fit loop does each epoch
+    assert sampler.epoch == 7
 
 
 def test_training_draws_depend_only_on_seed_and_epoch_and_resume_mid_epoch():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -209,6 +210,9 @@ class SERDataModule(L.LightningDataModule):
             return 0, 0
         loop = self.trainer.fit_loop
         done = loop.epoch_loop.batch_progress.current.completed if loop.restarting else 0
+        if done:
+            # The sampler continues the epoch where it stopped, so Lightning's warning about that does not apply.
+            warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before the epoch ended")
         return loop.epoch_progress.current.processed, done
 
     def train_dataloader(self) -> DataLoader[Batch]:

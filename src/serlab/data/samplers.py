@@ -51,6 +51,11 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
         self.epoch = 0
         self.resumed = (0, 0)  # (epoch, batches of it already trained)
 
+    @property
+    def sampler(self) -> LengthBatchSampler:
+        """Itself: Lightning sets each epoch through `loader.batch_sampler.sampler.set_epoch`."""
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         """Lightning calls this each epoch so shuffles differ between epochs but agree across processes."""
         self.epoch = epoch

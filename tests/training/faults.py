@@ -1,0 +1,34 @@
+"""Test-only callbacks that inject faults into a training run at a chosen batch."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import lightning as L
+
+
+class SignalAt(L.Callback):
+    """Sends `signum` to this process when training reaches batch `batch` of epoch `epoch`."""
+
+    def __init__(self, epoch: int, batch: int, signum: int) -> None:
+        self.epoch, self.batch, self.signum = epoch, batch, signum
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), self.signum)
+
+
+class NaNAt(L.Callback):
+    """Puts a NaN into the first waveform of batch `batch` of epoch `epoch`, as corrupt audio would,
+    and writes the batch's utterance ids to `record`, one per line."""
+
+    def __init__(self, epoch: int, batch: int, record: str) -> None:
+        self.epoch, self.batch, self.record = epoch, batch, record
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            batch.waveforms[0, 0] = float("nan")
+            with open(self.record, "w") as f:
+                f.write("\n".join(batch.ids))
