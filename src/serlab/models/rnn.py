@@ -20,8 +20,26 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(f"model: hidden and layers must be >= 1, got {hidden} and {layers}")
         self.rnn = RNN_TYPES[cell](in_features, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
         self.out_features = hidden * (2 if bidirectional else 1)
+        # Set by `assume_whole_sequences` for models that only ever see unpadded batches (exports).
+        self.whole_sequences = False
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Packing only matters when some sequence is shorter than the batch; without padding the plain
+        # run is faster and, unlike packing, can be traced and exported.
+        if self.whole_sequences or bool((lengths == x.shape[1]).all()):
+            return self.rnn(x)[0], lengths
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return out, lengths
+
+
+def assume_whole_sequences(model: nn.Module) -> nn.Module:
+    """Let every recurrent encoder in `model` skip packing without reading lengths, which tracers cannot branch on.
+
+    Only for models whose every input fills its batch, e.g. an exported model that takes one clip
+    (or equal-length clips) and no lengths.
+    """
+    for layer in model.modules():
+        if isinstance(layer, RecurrentEncoder):
+            layer.whole_sequences = True
+    return model

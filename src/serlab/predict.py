@@ -1,0 +1,232 @@
+"""serlab-predict: emotions and class probabilities for new audio, from a trained checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import hydra
+import soundfile as sf
+import torch
+from omegaconf import DictConfig
+from torch.nn.utils.rnn import pad_sequence
+
+from serlab.config_tree import print_config_tree
+from serlab.configs import CONFIG_DIR
+from serlab.data.audio import AudioError, load_audio
+from serlab.data.dataset import ON_BAD_FILE, _try_load
+from serlab.inference import Recognizer, load_recognizer
+from serlab.records import write_csv
+
+log = logging.getLogger(__name__)
+
+# Every container libsndfile names, plus the usual alternative spellings; headerless RAW cannot be read blind.
+AUDIO_SUFFIXES = frozenset(f".{name.lower()}" for name in sf.available_formats() if name != "RAW") | {
+    ".aif", ".oga", ".opus", ".wave"
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to score: `name` as the user gave it (or relative to the input folder), `path` to read."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one item's waveform, in samples."""
+
+    item: int
+    start: int
+    end: int
+
+
+def list_inputs(source: Path) -> list[Item]:
+    """The files named by `input`: one audio file, every audio file under a folder, or a CSV/TSV's `path` column."""
+    if source.is_dir():
+        found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not found:
+            raise ValueError(f"input: no audio files (any format libsndfile reads: .wav, .flac, .ogg, ...) under {source}")
+        return [Item(p.relative_to(source).as_posix(), p) for p in found]
+    if not source.is_file():
+        raise FileNotFoundError(f"input: no file or folder at {source}")
+    if source.suffix.lower() in (".csv", ".tsv"):
+        return read_list(source)
+    return [Item(str(source), source)]
+
+
+def read_list(table: Path) -> list[Item]:
+    """Files listed in the `path` column of a CSV (TSV by its suffix); relative paths start at the table's folder."""
+    with open(table, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f, delimiter="\t" if table.suffix.lower() == ".tsv" else ",")
+        header = [c.strip() for c in reader.fieldnames or ()]
+        reader.fieldnames = header
+        if "path" not in header:
+            raise ValueError(f"input: {table} has no `path` column; its columns are {header}")
+        items = []
+        for line, record in enumerate(reader, start=2):
+            name = (record.get("path") or "").strip()
+            if not name:
+                raise ValueError(f"input: {table} line {line} has an empty path")
+            path = Path(name).expanduser()
+            items.append(Item(name, path if path.is_absolute() else table.parent / path))
+    if not items:
+        raise ValueError(f"input: {table} lists no files")
+    return items
+
+
+def windows(n_samples: int, window: int | None, hop: int) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of `window` every `hop`, the last one ending with the file; one if it is no longer."""
+    if window is None or n_samples <= window:
+        return [(0, n_samples)]
+    starts = list(range(0, n_samples - window, hop)) + [n_samples - window]
+    return [(s, s + window) for s in starts]
+
+
+def batches(segments: list[Segment], batch_size: int) -> Iterator[list[Segment]]:
+    """Segments grouped by similar length, so batches carry little padding."""
+    ordered = sorted(segments, key=lambda s: s.end - s.start)
+    for i in range(0, len(ordered), batch_size):
+        yield ordered[i : i + batch_size]
+
+
+@torch.no_grad()
+def score(recognizer: Recognizer, waves: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Class probabilities of each waveform, scored as one zero-padded batch with lengths."""
+    lengths = torch.tensor([len(w) for w in waves], device=device)
+    batch = pad_sequence(waves, batch_first=True).to(device)
+    return recognizer(batch, lengths).cpu()
+
+
+def result_row(name: str, level: str, start: float, end: float, probs: torch.Tensor, classes: list[str]) -> dict:
+    """One output row: where, the predicted emotion and every class probability."""
+    return {
+        "path": name,
+        "level": level,
+        "start": round(start, 3),
+        "end": round(end, 3),
+        "emotion": classes[int(probs.argmax())],
+        **{f"p_{c}": round(float(p), 6) for c, p in zip(classes, probs)},
+    }
+
+
+def write_rows(rows: list[dict], columns: list[str], path: Path) -> None:
+    """Rows as CSV or as a JSON list of objects, by the suffix of `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(rows, indent=2) + "\n")
+    else:
+        write_csv(rows, columns, path)
+
+
+def output_path(cfg: DictConfig) -> Path:
+    """Where the predictions go; the suffix chooses the format."""
+    path = Path(cfg.output).expanduser()
+    if path.suffix.lower() not in (".csv", ".json"):
+        raise ValueError(f"output: {path} must end in .csv or .json (that chooses the format)")
+    return path
+
+
+def seconds_to_samples(cfg: DictConfig, sample_rate: int) -> tuple[int | None, int]:
+    """`window` and `hop` in samples; hop defaults to the window (no overlap)."""
+    if cfg.window is None:
+        return None, 1
+    hop = cfg.hop if cfg.hop is not None else cfg.window
+    if cfg.window <= 0 or not 0 < hop <= cfg.window:
+        raise ValueError(f"window must be positive seconds and hop in (0, window], got window={cfg.window} hop={cfg.hop}")
+    return round(cfg.window * sample_rate), max(1, round(hop * sample_rate))
+
+
+def score_segments(
+    recognizer: Recognizer, waves: dict[int, torch.Tensor], segments: list[Segment], batch_size: int, device: torch.device
+) -> dict[Segment, torch.Tensor]:
+    """Class probabilities of every segment, in batches of similar length."""
+    probs: dict[Segment, torch.Tensor] = {}
+    for batch in batches(segments, batch_size):
+        probs.update(zip(batch, score(recognizer, [waves[s.item][s.start : s.end] for s in batch], device)))
+    return probs
+
+
+def decode_group(
+    items: list[Item], load: Callable[[Path], torch.Tensor], on_bad_file: str, pool: ThreadPoolExecutor, skipped: list[dict]
+) -> dict[int, torch.Tensor]:
+    """Waveforms of the usable items by position; an unusable one stops the run or is added to `skipped`."""
+    waves: dict[int, torch.Tensor] = {}
+    for i, wave in enumerate(pool.map(lambda item: _try_load(load, item.path), items)):
+        if not isinstance(wave, AudioError):
+            waves[i] = wave
+        elif on_bad_file == "skip":
+            skipped.append({"path": items[i].name, "reason": wave.reason})
+        else:
+            raise AudioError(wave.path, f"{wave.reason} (set on_bad_file=skip to leave such files out)")
+    return waves
+
+
+def predict(cfg: DictConfig) -> list[dict]:
+    """Score every input file (in windows when `window` is set) and write one row per file and per window."""
+    if cfg.on_bad_file not in ON_BAD_FILE:
+        raise ValueError(f"on_bad_file must be one of {list(ON_BAD_FILE)}, got {cfg.on_bad_file!r}")
+    if cfg.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.get("print_config"):
+        print_config_tree(cfg)
+    output = output_path(cfg)
+    items = list_inputs(Path(cfg.input).expanduser())
+    device = torch.device(cfg.device)
+    recognizer = load_recognizer(Path(cfg.ckpt_path).expanduser().resolve()).to(device)
+    rate, classes = recognizer.sample_rate, recognizer.classes
+    window, hop = seconds_to_samples(cfg, rate)
+    load = partial(load_audio, settings=recognizer.audio)
+
+    rows: list[dict] = []
+    skipped: list[dict] = []
+    # Files are decoded a few batches at a time, so memory holds one group however many files there are.
+    group = cfg.batch_size * 4
+    with ThreadPoolExecutor(4) as pool:
+        for first in range(0, len(items), group):
+            chunk = items[first : first + group]
+            waves = decode_group(chunk, load, cfg.on_bad_file, pool, skipped)
+            spans = {i: [Segment(i, s, e) for s, e in windows(len(w), window, hop)] for i, w in waves.items()}
+            probs = score_segments(recognizer, waves, [s for own in spans.values() for s in own], cfg.batch_size, device)
+            for i, own in spans.items():
+                # The file's result is the mean over its windows (all of one length, so equally weighted).
+                overall = torch.stack([probs[s] for s in own]).mean(0)
+                rows.append(result_row(chunk[i].name, "file", 0.0, len(waves[i]) / rate, overall, classes))
+                if window is not None:
+                    rows += [result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes) for s in own]
+
+    write_rows(rows, ["path", "level", "start", "end", "emotion", *(f"p_{c}" for c in classes)], output)
+    _report(rows, skipped, output, Path(cfg.paths.output_dir))
+    return rows
+
+
+def _report(rows: list[dict], skipped: list[dict], output: Path, run_dir: Path) -> None:
+    """Print how many files got which emotion, and where the predictions (and skipped files) are."""
+    emotions = Counter(r["emotion"] for r in rows if r["level"] == "file")
+    summary = "  ".join(f"{e}={n}" for e, n in emotions.most_common())
+    print(f"\n{sum(emotions.values())} file(s): {summary}\npredictions: {output}")
+    if skipped:
+        listed = run_dir / "skipped.csv"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(skipped, ["path", "reason"], listed)
+        log.warning("skipped %d unusable file(s), e.g. %s: %s", len(skipped), skipped[0]["path"], skipped[0]["reason"])
+        print(f"skipped {len(skipped)} unusable file(s), listed in {listed}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Console entry point."""
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()

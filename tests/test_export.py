@@ -1,0 +1,91 @@
+"""serlab-export: TorchScript and ONNX programs that match the PyTorch model, an int8 copy, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from serlab.export import ONNX, TorchScript, export, noise_clip
+from serlab.inference import load_recognizer
+from serlab.models.rnn import RecurrentEncoder
+from serlab.train import train
+from serlab.training.build import build_module
+from tests.conftest import compose_train
+
+FORMS = {"pytorch", "torchscript", "onnx", "torchscript_int8"}
+
+
+def test_recurrent_encoder_skips_packing_only_when_nothing_is_padded():
+    torch.manual_seed(0)
+    encoder = RecurrentEncoder(6, 8, layers=2, bidirectional=True, cell="gru").eval()
+    x = torch.randn(3, 11, 6)
+    full = torch.full((3,), 11)
+    plain = encoder(x, full)[0]
+    encoder.whole_sequences = True
+    torch.testing.assert_close(encoder(x, full)[0], plain)
+    # A padded row still runs packed: its valid frames match the row scored alone.
+    encoder.whole_sequences = False
+    padded = encoder(x, torch.tensor([11, 7, 11]))[0]
+    torch.testing.assert_close(padded[1, :7], encoder(x[1:2, :7], torch.tensor([7]))[0][0], atol=1e-5, rtol=1e-5)
+
+
+def test_frame_level_runs_are_refused(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "model=blstm", "loss=ctc")
+    classes = list(dict.fromkeys(cfg.data.label_map.values()))
+    module = build_module(cfg, classes)
+    ckpt = tmp_path / "ctc.ckpt"
+    torch.save({"state_dict": module.state_dict(), "serlab": {"config": module.run_config, "classes": classes}}, ckpt)
+    with pytest.raises(ValueError, match="CTC.*cannot be exported"):
+        export(compose_train(tmp_path, data_dir, f"ckpt_path={ckpt}", config_name="export"))
+
+
+@pytest.fixture(scope="module", params=["crnn", "blstm"])
+def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, dict, Path]:
+    """A model trained on two batches, exported to every format: (checkpoint, report, export folder)."""
+    root = tmp_path_factory.mktemp(request.param)
+    limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    train(compose_train(root, data_dir, f"model={request.param}", "debug=limit", *limits, "test=false"))
+    ckpt = root / "run" / "checkpoints" / "best.ckpt"
+    cfg = compose_train(root / "export", data_dir, f"ckpt_path={ckpt}", "latency_runs=2", config_name="export")
+    return ckpt, export(cfg), root / "export" / "run"
+
+
+@pytest.mark.slow
+def test_exports_match_pytorch_on_other_lengths_and_batches(exported):
+    ckpt, record, folder = exported
+    model = load_recognizer(ckpt)
+    rate = model.sample_rate
+    # Traced on 3 s clips; checked on other lengths and on a batch of two.
+    clips = [noise_clip(0.7, rate), noise_clip(4.2, rate), torch.cat([noise_clip(2.1, rate), -noise_clip(2.1, rate)])]
+    programs = {
+        "torchscript": TorchScript().load(folder / "model.torchscript.pt"),
+        "onnx": ONNX().load(folder / "model.onnx"),
+    }
+    for name, run in programs.items():
+        for clip in clips:
+            with torch.no_grad():
+                expected = model(clip)
+            torch.testing.assert_close(run(clip), expected, atol=1e-4, rtol=0, msg=lambda m: f"{name}, {clip.shape}: {m}")
+    by_form = {e["form"]: e for e in record["entries"]}
+    assert by_form["torchscript"]["max_abs_diff"] < 1e-4 and by_form["onnx"]["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.slow
+def test_int8_copy_runs_and_everything_is_reported(exported):
+    ckpt, record, folder = exported
+    assert record["classes"] == ["neutral", "happy", "angry", "sad"] and record["sample_rate"] == 16000
+    assert json.loads((folder / "export.json").read_text()) == record
+    by_form = {e["form"]: e for e in record["entries"]}
+    assert set(by_form) == FORMS
+    for entry in by_form.values():
+        assert (folder / entry["file"]).is_file() and entry["size_mb"] > 0 and entry["latency_ms"] > 0
+        assert entry["parameters"] == by_form["pytorch"]["parameters"] > 0
+    int8 = TorchScript().load(folder / by_form["torchscript_int8"]["file"])
+    probs = int8(noise_clip(1.5, 16000))
+    assert probs.shape == (1, 4) and float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    # int8 weights: a smaller file whose probabilities stay close to the float model's
+    assert by_form["torchscript_int8"]["size_mb"] < by_form["torchscript"]["size_mb"]
+    assert by_form["torchscript_int8"]["max_abs_diff"] < 0.05

@@ -1,0 +1,165 @@
+"""serlab-predict: input listing, windows, and scoring new audio with a tiny trained run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from serlab.data.audio import AudioError, load_audio
+from serlab.eval import load_run
+from serlab.inference import audio_settings
+from serlab.predict import list_inputs, predict, windows
+from serlab.train import train
+from serlab.training.build import build_module
+from tests.conftest import compose_train, run_cli, write_tone
+
+CLASSES = ["neutral", "happy", "angry", "sad"]
+PROBS = [f"p_{c}" for c in CLASSES]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_windows_are_evenly_spaced_and_the_last_ends_with_the_file():
+    assert windows(10, 4, 4) == [(0, 4), (4, 8), (6, 10)]
+    assert windows(8, 4, 2) == [(0, 4), (2, 6), (4, 8)]
+    assert windows(3, 4, 2) == [(0, 3)]  # no longer than a window: scored whole
+    assert windows(10, None, 1) == [(0, 10)]
+
+
+def test_inputs_from_a_folder_a_file_and_a_list(tmp_path):
+    clips = tmp_path / "clips"
+    write_tone(clips / "a.wav")
+    write_tone(clips / "deep" / "b.FLAC")
+    (clips / "notes.txt").write_text("not audio")
+    assert [(i.name, i.path) for i in list_inputs(clips)] == [("a.wav", clips / "a.wav"), ("deep/b.FLAC", clips / "deep" / "b.FLAC")]
+    assert [i.path for i in list_inputs(clips / "a.wav")] == [clips / "a.wav"]
+
+    table = tmp_path / "lists" / "todo.csv"
+    table.parent.mkdir()
+    table.write_text(f"id,path\n1,../clips/a.wav\n2,{clips / 'deep' / 'b.FLAC'}\n")
+    items = list_inputs(table)
+    assert [i.name for i in items] == ["../clips/a.wav", str(clips / "deep" / "b.FLAC")]
+    assert items[0].path.resolve() == (clips / "a.wav").resolve()
+
+
+def test_unusable_inputs_are_refused_with_the_reason(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "no_path.csv").write_text("file\nx.wav\n")
+    (tmp_path / "blank.csv").write_text("path,id\n,1\n")
+    with pytest.raises(ValueError, match="no audio files"):
+        list_inputs(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no file or folder"):
+        list_inputs(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no_path.csv has no `path` column"):
+        list_inputs(tmp_path / "no_path.csv")
+    with pytest.raises(ValueError, match="blank.csv line 2 has an empty path"):
+        list_inputs(tmp_path / "blank.csv")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """best.ckpt of the default CRNN after two training batches on the tiny corpus."""
+    root = tmp_path_factory.mktemp("trained")
+    limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    train(compose_train(root, data_dir, "debug=limit", *limits, "test=false"))
+    return root / "run" / "checkpoints" / "best.ckpt"
+
+
+def _predict(tmp_path: Path, data_dir: Path, checkpoint: Path, source: Path, *overrides: str) -> list[dict]:
+    cfg = compose_train(tmp_path, data_dir, f"ckpt_path={checkpoint}", f"input={source}", *overrides, config_name="predict")
+    return predict(cfg)
+
+
+def _eval_style(checkpoint: Path, path: Path) -> torch.Tensor:
+    """Probabilities as serlab-eval computes them: the run's module on one decoded waveform."""
+    state, run_cfg, classes = load_run(checkpoint)
+    module = build_module(run_cfg, classes)
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    wave = load_audio(path, audio_settings(run_cfg))
+    with torch.no_grad():
+        return module.loss.predict(module(wave[None], torch.tensor([len(wave)])))[0]
+
+
+@pytest.mark.slow
+def test_folder_of_any_rate_and_channel_count(tmp_path, data_dir, checkpoint):
+    clips = tmp_path / "clips"
+    made = [
+        write_tone(clips / "a_8k_mono.wav", 0.6, 8000, 1),
+        write_tone(clips / "b_44k_stereo.flac", 1.1, 44100, 2),
+        write_tone(clips / "nested" / "c_16k_stereo.wav", 0.9, 16000, 2),
+        write_tone(clips / "nested" / "d_16k_mono.flac", 1.7, 16000, 1),
+    ]
+    _predict(tmp_path, data_dir, checkpoint, clips, "batch_size=3")
+    rows = _read_csv(tmp_path / "run" / "predictions.csv")
+    assert [r["path"] for r in rows] == [p.relative_to(clips).as_posix() for p in made]
+    assert {r["level"] for r in rows} == {"file"}
+    for row, path in zip(rows, made):
+        probs = torch.tensor([float(row[c]) for c in PROBS])
+        assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+        assert row["emotion"] == CLASSES[int(probs.argmax())]
+        # Batched with padding, at its own rate and channel count: the same as scoring it alone.
+        torch.testing.assert_close(probs, _eval_style(checkpoint, path), atol=1e-5, rtol=0)
+        assert float(row["end"]) == pytest.approx(sf.info(path).duration, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_long_file_is_scored_in_windows(tmp_path, data_dir, checkpoint):
+    rate = 22050
+    t = np.arange(5 * rate) / rate
+    # Loudness and pitch change along the file, so its windows score differently.
+    wave = 0.05 * np.sin(2 * np.pi * 200 * t) * (1 + 6 * (t > 2.5)) + 0.02 * np.sin(2 * np.pi * 1500 * t) * (t < 1)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.stack([wave, 0.5 * wave], axis=1), rate)
+    rows = _predict(tmp_path, data_dir, checkpoint, long, "window=2", "hop=1", f"output={tmp_path / 'out.json'}")
+    assert json.loads((tmp_path / "out.json").read_text()) == rows
+    (whole,) = [r for r in rows if r["level"] == "file"]
+    parts = [r for r in rows if r["level"] == "window"]
+    assert [(p["start"], p["end"]) for p in parts] == [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (3.0, 5.0)]
+    assert len({tuple(p[c] for c in PROBS) for p in parts}) > 1
+    for column in PROBS:
+        assert whole[column] == pytest.approx(np.mean([p[column] for p in parts]), abs=1e-5)
+    assert whole["end"] == pytest.approx(5.0, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_list_input_on_the_command_line(tmp_path, data_dir, checkpoint):
+    write_tone(tmp_path / "audio" / "x.wav", 0.8, 16000)
+    write_tone(tmp_path / "audio" / "y.flac", 0.5, 8000, 2)
+    table = tmp_path / "list.csv"
+    table.write_text("path,speaker\naudio/y.flac,s1\naudio/x.wav,s2\n")
+    out = tmp_path / "preds.csv"
+    run_cli("serlab.predict", f"paths.root_dir={tmp_path}", f"ckpt_path={checkpoint}", f"input={table}", f"output={out}", cwd=tmp_path)
+    rows = _read_csv(out)
+    assert [r["path"] for r in rows] == ["audio/y.flac", "audio/x.wav"]
+    assert all(r["emotion"] in CLASSES for r in rows)
+
+
+@pytest.mark.slow
+def test_bad_files_stop_the_run_or_are_skipped_and_listed(tmp_path, data_dir, checkpoint, capsys):
+    clips = tmp_path / "clips"
+    write_tone(clips / "good.wav")
+    (clips / "broken.wav").write_bytes(b"RIFF but not really audio")
+    with pytest.raises(AudioError, match=r"broken\.wav: unreadable audio .*on_bad_file=skip"):
+        _predict(tmp_path, data_dir, checkpoint, clips)
+
+    rows = _predict(tmp_path, data_dir, checkpoint, clips, "on_bad_file=skip")
+    assert [r["path"] for r in rows] == ["good.wav"]
+    skipped = _read_csv(tmp_path / "run" / "skipped.csv")
+    assert [s["path"] for s in skipped] == ["broken.wav"] and "unreadable" in skipped[0]["reason"]
+    assert "skipped 1 unusable file(s)" in capsys.readouterr().out
+
+
+def test_output_suffix_must_name_a_format(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "ckpt_path=x.ckpt", f"input={tmp_path}", "output=preds.txt", config_name="predict")
+    with pytest.raises(ValueError, match=r"output: preds\.txt must end in \.csv or \.json"):
+        predict(cfg)
