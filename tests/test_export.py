@@ -43,7 +43,9 @@ def test_frame_level_runs_are_refused(tmp_path, data_dir):
 
 
 @pytest.fixture(scope="module", params=["crnn", "blstm"])
-def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, dict, Path]:
+def exported(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
+) -> tuple[Path, dict, Path]:
     """A model trained on two batches, exported to every format: (checkpoint, report, export folder)."""
     root = tmp_path_factory.mktemp(request.param)
     limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]

@@ -40,7 +40,8 @@ def test_inputs_from_a_folder_a_file_and_a_list(tmp_path):
     write_tone(clips / "a.wav")
     write_tone(clips / "deep" / "b.FLAC")
     (clips / "notes.txt").write_text("not audio")
-    assert [(i.name, i.path) for i in list_inputs(clips)] == [("a.wav", clips / "a.wav"), ("deep/b.FLAC", clips / "deep" / "b.FLAC")]
+    found = [(i.name, i.path) for i in list_inputs(clips)]
+    assert found == [("a.wav", clips / "a.wav"), ("deep/b.FLAC", clips / "deep" / "b.FLAC")]
     assert [i.path for i in list_inputs(clips / "a.wav")] == [clips / "a.wav"]
 
     table = tmp_path / "lists" / "todo.csv"
@@ -138,7 +139,8 @@ def test_list_input_on_the_command_line(tmp_path, data_dir, checkpoint):
     table = tmp_path / "list.csv"
     table.write_text("path,speaker\naudio/y.flac,s1\naudio/x.wav,s2\n")
     out = tmp_path / "preds.csv"
-    run_cli("serlab.predict", f"paths.root_dir={tmp_path}", f"ckpt_path={checkpoint}", f"input={table}", f"output={out}", cwd=tmp_path)
+    args = [f"paths.root_dir={tmp_path}", f"ckpt_path={checkpoint}", f"input={table}", f"output={out}"]
+    run_cli("serlab.predict", *args, cwd=tmp_path)
     rows = _read_csv(out)
     assert [r["path"] for r in rows] == ["audio/y.flac", "audio/x.wav"]
     assert all(r["emotion"] in CLASSES for r in rows)
@@ -160,6 +162,7 @@ def test_bad_files_stop_the_run_or_are_skipped_and_listed(tmp_path, data_dir, ch
 
 
 def test_output_suffix_must_name_a_format(tmp_path, data_dir):
-    cfg = compose_train(tmp_path, data_dir, "ckpt_path=x.ckpt", f"input={tmp_path}", "output=preds.txt", config_name="predict")
+    overrides = ["ckpt_path=x.ckpt", f"input={tmp_path}", "output=preds.txt"]
+    cfg = compose_train(tmp_path, data_dir, *overrides, config_name="predict")
     with pytest.raises(ValueError, match=r"output: preds\.txt must end in \.csv or \.json"):
         predict(cfg)

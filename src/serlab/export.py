@@ -148,7 +148,9 @@ class Entry:
     max_abs_diff: float  # largest |probability - PyTorch float probability| over the check clips
 
 
-def measure(form: str, path: Path, run: Runner, clips: list[torch.Tensor], expected: list[torch.Tensor], runs: int, parameters: int) -> Entry:
+def measure(
+    form: str, path: Path, run: Runner, clips: list[torch.Tensor], expected: list[torch.Tensor], runs: int, parameters: int
+) -> Entry:
     """File size, median latency on the first clip and the largest deviation from the `expected` probabilities."""
     with torch.no_grad():
         diff = max(float((run(clip) - probs).abs().max()) for clip, probs in zip(clips, expected))
@@ -163,7 +165,12 @@ def measure(form: str, path: Path, run: Runner, clips: list[torch.Tensor], expec
 
 
 def export_form(
-    form: str, exporter: TorchScript | ONNX, model: nn.Module, example: torch.Tensor, folder: Path, check: Callable[..., Entry]
+    form: str,
+    exporter: TorchScript | ONNX,
+    model: nn.Module,
+    example: torch.Tensor,
+    folder: Path,
+    check: Callable[..., Entry],
 ) -> Entry:
     """Save one form, load it back and `check` it; a model it cannot express fails naming the form and the model."""
     try:

@@ -26,7 +26,9 @@ class Recognizer(nn.Module):
     a whole clip (what exported models do).
     """
 
-    def __init__(self, frontend: nn.Module, model: nn.Module, loss: nn.Module, classes: list[str], audio: AudioSettings) -> None:
+    def __init__(
+        self, frontend: nn.Module, model: nn.Module, loss: nn.Module, classes: list[str], audio: AudioSettings
+    ) -> None:
         super().__init__()
         self.frontend = frontend
         self.model = model

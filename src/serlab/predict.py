@@ -202,7 +202,9 @@ def predict(cfg: DictConfig) -> list[dict]:
                 overall = torch.stack([probs[s] for s in own]).mean(0)
                 rows.append(result_row(chunk[i].name, "file", 0.0, len(waves[i]) / rate, overall, classes))
                 if window is not None:
-                    rows += [result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes) for s in own]
+                    rows += [
+                        result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes) for s in own
+                    ]
 
     write_rows(rows, ["path", "level", "start", "end", "emotion", *(f"p_{c}" for c in classes)], output)
     _report(rows, skipped, output, Path(cfg.paths.output_dir))
