@@ -32,3 +32,25 @@ class NaNAt(L.Callback):
             batch.waveforms[0, 0] = float("nan")
             with open(self.record, "w") as f:
                 f.write("\n".join(batch.ids))
+
+
+class RaiseOnRank(L.Callback):
+    """Raises in process `rank` at batch `batch`, as a crash of one data-parallel process would."""
+
+    def __init__(self, rank: int, batch: int = 1) -> None:
+        self.rank, self.batch = rank, batch
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if (trainer.global_rank, batch_idx) == (self.rank, self.batch):
+            raise RuntimeError(f"injected failure on rank {self.rank}")
+
+
+class StallOnRank(L.Callback):
+    """Stalls process `rank` for `seconds` at batch `batch`, as a hung data-parallel process would."""
+
+    def __init__(self, rank: int, seconds: float, batch: int = 1) -> None:
+        self.rank, self.seconds, self.batch = rank, seconds, batch
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if (trainer.global_rank, batch_idx) == (self.rank, self.batch):
+            time.sleep(self.seconds)
