@@ -37,8 +37,8 @@ def _signal_at_epoch_2(signum: int) -> str:
 
 
 def _train_cli(tmp_path: Path, data_dir: Path, *extra: str, expect: int = 0, env: dict[str, str] | None = None):
-    return run_cli("serlab.train", *cli_overrides(tmp_path, data_dir), *RUN, f"hydra.run.dir={tmp_path / 'run'}", *extra,
-                   cwd=tmp_path, expect=expect, env=env)  # fmt: skip
+    overrides = [*cli_overrides(tmp_path, data_dir), *RUN, f"hydra.run.dir={tmp_path / 'run'}", *extra]
+    return run_cli("serlab.train", *overrides, cwd=tmp_path, expect=expect, env=env)
 
 
 def _outcome(run: Path) -> tuple[dict, list, str]:

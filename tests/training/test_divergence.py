@@ -9,8 +9,8 @@ from serlab.train import train
 from serlab.training.divergence import DivergenceError
 from tests.conftest import compose_train
 
-SHORT = ["trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1", "model.channels=[4,8]",
-         "model.pools=[[2,2],[2,2]]", "model.hidden=16"]
+SHORT = ["trainer.max_epochs=2", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
+         "model.channels=[4,8]", "model.pools=[[2,2],[2,2]]", "model.hidden=16"]  # fmt: skip
 
 
 @pytest.mark.slow
