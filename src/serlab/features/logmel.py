@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-import torchaudio
+import torchaudio.functional as AF
 
 from serlab.features.deltas import with_deltas
 from serlab.features.stft import SpectralFrontend
@@ -27,20 +27,12 @@ class LogMel(SpectralFrontend):
             raise ValueError(f"frontend.deltas must be 0, 1 or 2, got {deltas}")
         super().__init__(sample_rate, win_ms, hop_ms, n_mels * (deltas + 1), normalize)
         self.deltas = deltas
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate,
-            n_fft=self.n_fft,
-            win_length=self.win,
-            hop_length=self.hop,
-            f_min=f_min,
-            f_max=f_max,
-            n_mels=n_mels,
-            center=False,
-        )
+        filters = AF.melscale_fbanks(self.n_fft // 2 + 1, f_min, f_max or sample_rate / 2, n_mels, sample_rate)
+        self.register_buffer("filters", filters.T.contiguous(), persistent=False)
 
     def features(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         return with_deltas(self.log_mel(waveforms), frames, self.deltas)
 
     def log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) log mel energies, without deltas."""
-        return torch.log(self.mel(waveforms) + 1e-6)
+        return torch.log(torch.matmul(self.filters, self.power_spectrum(waveforms)) + 1e-6)

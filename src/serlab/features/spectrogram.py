@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torchaudio
 
 from serlab.features.stft import SpectralFrontend, fft_size
 
@@ -24,9 +23,6 @@ class Spectrogram(SpectralFrontend):
         if max_hz is not None:
             bins = min(bins, int(max_hz / (sample_rate / n_fft)) + 1)
         super().__init__(sample_rate, win_ms, hop_ms, bins, normalize)
-        self.stft = torchaudio.transforms.Spectrogram(
-            n_fft=self.n_fft, win_length=self.win, hop_length=self.hop, power=1.0, center=False
-        )
 
     def features(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        return torch.log1p(self.stft(waveforms)[:, : self.out_features])
+        return torch.log1p(self.power_spectrum(waveforms)[:, : self.out_features].sqrt())

@@ -34,6 +34,15 @@ class SpectralFrontend(nn.Module):
         self.hop = int(round(sample_rate * hop_ms / 1000))
         self.out_features = out_features
         self.norm = feature_norm(out_features, normalize)
+        self.register_buffer("window", torch.hann_window(self.win), persistent=False)
+
+    def power_spectrum(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, n_fft // 2 + 1, frames) squared STFT magnitudes of Hann-windowed frames."""
+        spectrum = torch.stft(
+            waveforms, self.n_fft, self.hop, self.win, self.window, center=False, return_complex=True
+        )
+        # Squaring the parts separately is about 3x faster than abs().pow(2), which takes a hypot.
+        return spectrum.real.square() + spectrum.imag.square()
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Number of whole frames in each utterance (at least one)."""
