@@ -110,6 +110,12 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
            if cfg.frontend.get("normalize") == "speaker" else ""),
         "pooled = every test prediction of every fold and seed in one confusion matrix",
     ]
+    functionals = cfg.data.get("functionals")
+    if functionals is not None:
+        notes.append(
+            f"openSMILE functionals: {functionals.feature_set}, "
+            + ("standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)" if functionals.get("per_speaker") else "standardised with training-set statistics")
+        )
     return notes
 
 

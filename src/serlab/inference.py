@@ -53,5 +53,7 @@ def load_recognizer(ckpt_path: Path) -> Recognizer:
     """Rebuild a run from its checkpoint (as serlab-eval does) and keep what inference needs."""
     state, run_cfg, classes = load_run(ckpt_path)
     module = build_module(run_cfg, classes)
+    if getattr(module.model, "reads_functionals", False):
+        raise ValueError(f"{ckpt_path}: model=fusion also reads openSMILE functionals of whole files, which prediction and export do not compute; score it with serlab-eval")
     module.load_state_dict(state["state_dict"])
     return Recognizer(module.frontend, module.model, module.loss, classes, audio_settings(run_cfg))

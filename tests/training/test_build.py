@@ -109,3 +109,13 @@ def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_di
     assert set(module.model.tasks) == {"emotion_emodb", "emotion_ravdess"}
     assert module.model.tasks["emotion_emodb"].out_features == len(datamodule.classes)
     steps(cfg)
+
+
+def test_fusion_trains_with_functionals_and_each_half_refuses_the_other_missing(tmp_path, data_dir):
+    fusion = ["model=fusion", "data/functionals=egemaps", "model.functionals_hidden=8", *SMALL["crnn"][:3]]
+    cfg = compose_train(tmp_path, data_dir, *fusion, "regularizer=[dropout,mixup]")
+    steps(cfg)
+    with pytest.raises(ValueError, match="add data/functionals=compare or egemaps"):
+        build_module(compose_train(tmp_path, data_dir, "model=fusion"), ["a", "b"])
+    with pytest.raises(ValueError, match="model=CRNN does not read functionals"):
+        build_module(compose_train(tmp_path, data_dir, "data/functionals=egemaps"), ["a", "b"])

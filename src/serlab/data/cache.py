@@ -44,17 +44,20 @@ class AudioCache:
             except (OSError, ValueError, EOFError):
                 pass  # a damaged entry is decoded again and overwritten
         wave = load_audio(path, self.settings)
-        self._store(entry, wave)
+        save_npy(entry, wave.numpy())
         return wave
 
-    def _store(self, entry: Path, wave: torch.Tensor) -> None:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so parallel runs and crashes never leave a half-written entry.
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, wave.numpy())
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+
+def save_npy(entry: Path, array: np.ndarray) -> None:
+    """Write `array` to `entry`, creating its folder."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so parallel runs and crashes never leave a half-written entry.
+    fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, entry)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -19,6 +19,7 @@ class Batch:
     ids: list[str]
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> (batch,) auxiliary targets
     speakers: list[str] = field(default_factory=list)
+    functionals: torch.Tensor | None = None  # (batch, size) utterance-level features, with data.functionals
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -41,4 +42,6 @@ def pad_collate(examples: list[Example]) -> Batch:
         waveforms[row, : len(example.waveform)] = example.waveform
     targets = torch.tensor([e.target for e in examples])
     aux = {key: torch.tensor([e.aux[key] for e in examples]) for key in examples[0].aux}
-    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, [e.speaker for e in examples])
+    functionals = None if examples[0].functionals is None else torch.stack([e.functionals for e in examples])
+    speakers = [e.speaker for e in examples]
+    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, speakers, functionals)

@@ -16,6 +16,7 @@ from serlab.data.cache import AudioCache
 from serlab.data.collate import Batch, pad_collate
 from serlab.data.corpora.base import Corpus
 from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
+from serlab.data.functionals import OpenSmileFunctionals
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
 from serlab.data.samplers import LengthBatchSampler
@@ -44,6 +45,7 @@ class SERDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         seed: int = 0,
+        functionals: OpenSmileFunctionals | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -69,6 +71,7 @@ class SERDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
+        self.functionals = functionals
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -112,6 +115,9 @@ class SERDataModule(L.LightningDataModule):
                     max_samples=self.max_samples if side == "train" else None,
                     corpora=self.corpora,
                 )
+                if self.functionals is not None:
+                    dataset = self.datasets[side]
+                    dataset.functionals = self.functionals(dataset.waveforms, self.sample_rate, [r.speaker for r in dataset.rows])
 
     def n_folds(self) -> int:
         """How many folds the split protocol makes of this corpus (reads its listing, no audio)."""

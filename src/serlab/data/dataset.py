@@ -30,6 +30,7 @@ class Example:
     target: int
     aux: dict[str, float] = field(default_factory=dict)
     speaker: str = ""
+    functionals: torch.Tensor | None = None  # utterance-level features of the whole file (data.functionals)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class AudioDataset(Dataset[Example]):
         corpora = corpora or sorted({r.corpus for r in rows})
         self.aux = [auxiliary_targets(r, corpora, t) for r, t in zip(self.rows, self.targets)]
         self.max_samples = max_samples
+        # (utterances, size), set by the datamodule when data.functionals is chosen
+        self.functionals: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -105,4 +108,5 @@ class AudioDataset(Dataset[Example]):
             else:
                 start = int(torch.randint(starts, ()))
             wave = wave[start : start + self.max_samples]
-        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker)
+        functionals = None if self.functionals is None else self.functionals[i]
+        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker, functionals)

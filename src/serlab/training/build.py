@@ -52,6 +52,12 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
         )
     if loss.frame_level and not getattr(model_cls, "frame_scores", False):
         raise ValueError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
+    reads = getattr(model_cls, "reads_functionals", False)
+    chosen = cfg.get("data") is not None and cfg.data.get("functionals") is not None
+    if reads and not chosen:
+        raise ValueError(f"model={model_cls.__name__} joins openSMILE functionals with the frames: add data/functionals=compare or egemaps")
+    if chosen and not reads:
+        raise ValueError(f"data.functionals is set, but model={model_cls.__name__} does not read functionals: drop it or use model=fusion")
 
 
 def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:
@@ -73,6 +79,9 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     sizes = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
     if loss.frame_level:
         sizes["frame_level"] = True
+    if getattr(get_class(cfg.model._target_), "reads_functionals", False):
+        # building the extractor only reads the feature set's names (no audio yet)
+        sizes["n_functionals"] = instantiate(cfg.data.functionals).size
     model = instantiate(cfg.model)(**sizes)
     optimizer = instantiate(cfg.optimizer)
     check_optimizer(cfg.optimizer, optimizer, model)

@@ -65,9 +65,21 @@ class SERModule(L.LightningModule):
         self.test_condition: Callable[..., torch.Tensor] | None = None
         self.test_predictions: list[dict[str, Any]] = []
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()) -> ModelOutput:
+    def forward(
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor,
+        speakers: Sequence[str] = (),
+        functionals: torch.Tensor | None = None,
+    ) -> ModelOutput:
         # speakers matter only to speaker-adaptive normalisation (frontend.normalize=speaker)
         features, frames = self.frontend(waveforms, lengths, speakers)
+        return self._model(features, frames, functionals)
+
+    def _model(self, features: torch.Tensor, frames: torch.Tensor, functionals: torch.Tensor | None) -> ModelOutput:
+        # utterance-level functionals (data.functionals) go only to models that read them (model=fusion)
+        if getattr(self.model, "reads_functionals", False):
+            return self.model(features, frames, functionals)
         return self.model(features, frames)
 
     def _hooks(self, name: str) -> list[Callable]:
@@ -80,13 +92,16 @@ class SERModule(L.LightningModule):
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
         for augment in self._hooks("on_features"):
             features = augment(features, frames)
+        functionals = batch.functionals
         mixes = self._hooks("mix")
         if mixes:
             features, frames, order, lam = mixes[0](features, frames)
-            output = self.model(features, frames)
+            if functionals is not None:
+                functionals = lam * functionals + (1 - lam) * functionals[order]
+            output = self._model(features, frames, functionals)
             loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
         else:
-            loss = self.loss(self.model(features, frames), batch)
+            loss = self.loss(self._model(features, frames, functionals), batch)
         for penalty in self._hooks("penalty"):
             loss = loss + penalty(self.model)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
@@ -96,7 +111,7 @@ class SERModule(L.LightningModule):
         waveforms = batch.waveforms
         if stage == "test" and self.test_condition is not None:
             waveforms = self.test_condition(waveforms, batch.lengths, batch.ids)
-        output = self(waveforms, batch.lengths, batch.speakers)
+        output = self(waveforms, batch.lengths, batch.speakers, batch.functionals)
         loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
@@ -155,6 +170,9 @@ class SERModule(L.LightningModule):
             self.loss.set_class_counts(counts)
         if self.frontend.norm.needs_statistics:
             self._gather_feature_statistics(datamodule)
+        if getattr(self.model, "reads_functionals", False):
+            # every process holds the whole training split's functionals, so no reduction is needed
+            self.model.functionals.set_statistics(datamodule.datasets["train"].functionals.to(self.device))
 
     @torch.no_grad()
     def _gather_feature_statistics(self, datamodule: Any) -> None:

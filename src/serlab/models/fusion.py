@@ -1,0 +1,70 @@
+"""A CRNN over frames joined with utterance-level openSMILE functionals (conventional + learned features)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from serlab.models.classifier import Classifier
+from serlab.models.crnn import ConvRecurrentEncoder
+from serlab.models.output import ModelOutput
+from serlab.models.pooling import MeanPooling
+
+
+class FunctionalsBranch(nn.Module):
+    """Standardises functionals with training-set statistics, then one ReLU layer."""
+
+    def __init__(self, n_functionals: int, hidden: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_functionals))
+        self.register_buffer("std", torch.ones(n_functionals))
+        self.layer = nn.Sequential(nn.Dropout(0.0), nn.Linear(n_functionals, hidden), nn.ReLU())
+        self.out_features = hidden
+
+    @torch.no_grad()
+    def set_statistics(self, functionals: torch.Tensor) -> None:
+        """Mean and standard deviation of the training set's functionals (constant ones keep std 1)."""
+        std = functionals.std(dim=0)
+        self.mean.copy_(functionals.mean(dim=0))
+        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+    def forward(self, functionals: torch.Tensor) -> torch.Tensor:
+        return self.layer((functionals - self.mean) / self.std)
+
+
+class Fusion(Classifier):
+    """CRNN branch (conv blocks, GRU/LSTM, mean pooling) and functionals branch, concatenated before the head.
+
+    After "Affect recognition by bridging the gap between end-to-end deep learning and
+    conventional features" (ICASSP 2018): the learned frame representation and the hand-crafted
+    functionals each get their own branch, and the head sees both.
+    """
+
+    reads_functionals = True
+    frame_scores = False
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        n_functionals: int,
+        channels: Sequence[int] = (16, 32, 64),
+        pools: Sequence[Sequence[int]] = ((2, 2), (2, 2), (2, 2)),
+        rnn: str = "gru",
+        hidden: int = 128,
+        rnn_layers: int = 1,
+        bidirectional: bool = True,
+        functionals_hidden: int = 128,
+    ) -> None:
+        recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
+        super().__init__(ConvRecurrentEncoder(n_features, channels, pools, recurrent), MeanPooling(), n_classes)
+        self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
+        self.head = nn.Linear(self.encoder.out_features + functionals_hidden, n_classes)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor) -> ModelOutput:
+        sequence, lengths = self.encoder(features, lengths)
+        pooled = self.pooling(self.dropout(sequence), lengths)
+        joined = torch.cat([pooled, self.functionals(functionals)], dim=-1)
+        return ModelOutput(logits=self.head(self.dropout(joined)))
