@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runs import mean_std, train_run
 
-PRESETS = ["emodb_crnn", "mirsamadi2017_attention", "chernykh2017_ctc", "zhang2017_multitask", "trigeorgis2016_e2e"]
+PRESETS = ["emodb_crnn", "emodb_fusion", "mirsamadi2017_attention", "chernykh2017_ctc", "zhang2017_multitask", "trigeorgis2016_e2e"]
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
 """serlab-cv end to end: every fold trains, the report aggregates them, an interrupted CV continues."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import cli_overrides, run_cli
+from serlab.cv import report_notes
+from tests.conftest import cli_overrides, compose_train, run_cli
 
 
 @pytest.mark.slow
@@ -51,3 +53,11 @@ def test_fold_runs_are_grouped_on_dashboards_and_leave_the_cv_config_alone(tmp_p
     assert run.logger.wandb.group == "cv-x" and run.logger.wandb.name == "cv-x/fold_3/seed_7"
     assert run.logger.mlflow.tags["mlflow.parentRunId"] == "abc"
     assert cfg.data.fold == 0 and cfg.logger.wandb.group is None and cfg.paths.output_dir != str(tmp_path / "f")
+
+
+@pytest.mark.parametrize(("per_speaker", "flag"), [(False, "training-set statistics"), (True, "SPEAKER-ADAPTIVE")])
+def test_report_notes_say_how_functionals_were_standardised(tmp_path, data_dir, per_speaker, flag):
+    cfg = compose_train(tmp_path, data_dir, "model=fusion", "data/functionals=egemaps", f"data.functionals.per_speaker={per_speaker}")
+    notes = report_notes(cfg, SimpleNamespace(folds=[0], seeds=[1], runs=[]))
+    assert any("eGeMAPSv02" in n and flag in n for n in notes)
+    assert not any("SPEAKER-ADAPTIVE" in n for n in report_notes(compose_train(tmp_path, data_dir), SimpleNamespace(folds=[0], seeds=[1], runs=[])))

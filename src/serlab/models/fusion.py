@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from serlab.models.classifier import Classifier
-from serlab.models.crnn import ConvRecurrentEncoder
+from serlab.models.crnn import CRNN
 from serlab.models.output import ModelOutput
-from serlab.models.pooling import MeanPooling
 
 
 class FunctionalsBranch(nn.Module):
@@ -34,32 +32,21 @@ class FunctionalsBranch(nn.Module):
         return self.layer((functionals - self.mean) / self.std)
 
 
-class Fusion(Classifier):
+class Fusion(CRNN):
     """CRNN branch (conv blocks, GRU/LSTM, mean pooling) and functionals branch, concatenated before the head.
 
     After "Affect recognition by bridging the gap between end-to-end deep learning and
     conventional features" (ICASSP 2018): the learned frame representation and the hand-crafted
-    functionals each get their own branch, and the head sees both.
+    functionals each get their own branch, and the head sees both. `crnn` takes model=crnn's settings.
     """
 
     reads_functionals = True
     frame_scores = False
 
     def __init__(
-        self,
-        n_features: int,
-        n_classes: int,
-        n_functionals: int,
-        channels: Sequence[int] = (16, 32, 64),
-        pools: Sequence[Sequence[int]] = ((2, 2), (2, 2), (2, 2)),
-        rnn: str = "gru",
-        hidden: int = 128,
-        rnn_layers: int = 1,
-        bidirectional: bool = True,
-        functionals_hidden: int = 128,
+        self, n_features: int, n_classes: int, n_functionals: int, functionals_hidden: int = 128, **crnn: Any
     ) -> None:
-        recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
-        super().__init__(ConvRecurrentEncoder(n_features, channels, pools, recurrent), MeanPooling(), n_classes)
+        super().__init__(n_features, n_classes, **crnn)
         self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
         self.head = nn.Linear(self.encoder.out_features + functionals_hidden, n_classes)
 
