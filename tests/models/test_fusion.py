@@ -56,3 +56,10 @@ def test_statistics_standardise_and_survive_a_checkpoint():
     restored = small()
     restored.load_state_dict(model.state_dict())
     torch.testing.assert_close(restored.functionals.std, model.functionals.std)
+
+
+def test_without_a_hidden_layer_the_head_reads_the_standardised_functionals():
+    model = Fusion(N_FEATURES, 3, N_FUNCTIONALS, channels=(8,), pools=((2, 2),), hidden=8, functionals_hidden=0)
+    assert model.head.in_features == model.encoder.out_features + N_FUNCTIONALS
+    out = model.eval()(torch.randn(2, N_FEATURES, 12), torch.tensor([12, 7]), torch.randn(2, N_FUNCTIONALS))
+    assert out.logits.shape == (2, 3)

@@ -12,14 +12,19 @@ from serlab.models.output import ModelOutput
 
 
 class FunctionalsBranch(nn.Module):
-    """Standardises functionals with training-set statistics, then one ReLU layer."""
+    """Standardises functionals with training-set statistics, then one ReLU layer (none if hidden=0)."""
 
     def __init__(self, n_functionals: int, hidden: int) -> None:
         super().__init__()
+        if hidden < 0:
+            raise ValueError(
+                f"model.functionals_hidden must be >= 0 (0: the head reads the functionals directly), got {hidden}"
+            )
         self.register_buffer("mean", torch.zeros(n_functionals))
         self.register_buffer("std", torch.ones(n_functionals))
-        self.layer = nn.Sequential(nn.Dropout(0.0), nn.Linear(n_functionals, hidden), nn.ReLU())
-        self.out_features = hidden
+        layers = [nn.Linear(n_functionals, hidden), nn.ReLU()] if hidden else []
+        self.layer = nn.Sequential(nn.Dropout(0.0), *layers)
+        self.out_features = hidden or n_functionals
 
     @torch.no_grad()
     def set_statistics(self, functionals: torch.Tensor) -> None:
@@ -48,7 +53,7 @@ class Fusion(CRNN):
     ) -> None:
         super().__init__(n_features, n_classes, **crnn)
         self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
-        self.head = nn.Linear(self.encoder.out_features + functionals_hidden, n_classes)
+        self.head = nn.Linear(self.encoder.out_features + self.functionals.out_features, n_classes)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)
