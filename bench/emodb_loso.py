@@ -6,8 +6,9 @@
 Protocol for every row: 10 folds, one test speaker each, the next speaker (in id order) validates,
 the other 8 train; nothing is chosen on the test speaker and feature statistics come from the
 training speakers only. Neural rows are mean ± std over folds of the seed-averaged test metrics
-(serlab-cv's summary); baseline rows are deterministic, so mean ± std over folds. Wall time
-counts everything the row needs (decoding, feature extraction, training, testing).
+(serlab-cv's summary); with several seeds, a second row scores each fold's seed ensemble (the
+seeds' class probabilities averaged per utterance). Baseline rows are deterministic, so mean ± std
+over folds. Wall time counts everything the row needs (decoding, features, training, testing).
 
 Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals are
 cached next to the CV folders (--cache) so a second run only refits the SVMs.
@@ -114,6 +115,11 @@ def pm(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
+def cells(stats: dict[str, dict[str, float]]) -> str:
+    """UAR, WAR and F1 cells from a summary's {metric: {mean, std}}."""
+    return " ".join(f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
@@ -138,10 +144,11 @@ def main() -> None:
         for name in args.presets:
             row = preset(emodb, name, args.seeds, args.folds, out, overrides)
             s = row["summary"]
-            cells = " ".join(f"{s['over_folds'][k]['mean']:.3f} ± {s['over_folds'][k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
             runs = f"{len(s['folds'])}x{len(s['seeds'])}"
             label = " ".join([name, *overrides])
-            print(f"{label:<28} {runs:>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+            print(f"{label:<28} {runs:>10} {cells(s['over_folds'])} {row['wall_s']:>8.0f}", flush=True)
+            if s["seed_ensemble_over_folds"]:
+                print(f"{'  its seed ensemble':<28} {runs:>10} {cells(s['seed_ensemble_over_folds'])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,17 +18,22 @@ FOLDS = {
 }
 
 
-def fake_run(folder, fold, uar):
-    """A run folder as serlab-train leaves it, with the test utterances of `fold`."""
+def fake_run(folder, fold, uar, p_neutral=None):
+    """A run folder as serlab-train leaves it, with the test utterances of `fold`.
+
+    `p_neutral` (utterance id -> probability) overrides an utterance's prediction.
+    """
     split, preds = [], []
     for (speaker, gender), pairs in FOLDS[fold].items():
         for i, (label, predicted) in enumerate(pairs):
             uid = f"{speaker}{i}"
+            p = (p_neutral or {}).get(uid, 0.9 if predicted == "neutral" else 0.1)
             split.append({"id": uid, "speaker": speaker, "gender": gender, "label": label, "split": "test"})
-            preds.append({"id": uid, "label": label, "predicted": predicted})
+            preds.append({"id": uid, "label": label, "predicted": CLASSES[p < 0.5], "p_neutral": p, "p_angry": 1 - p})
     folder.mkdir(parents=True)
     write_csv(split, ["id", "speaker", "gender", "label", "split"], folder / "split.csv")
-    write_csv(preds, ["id", "label", "predicted"], folder / "predictions.csv")
+    # rows in a different order per run, as a differently seeded run could write them
+    write_csv(preds[:: 1 if p_neutral is None else -1], ["id", "label", "predicted", "p_neutral", "p_angry"], folder / "predictions.csv")
     write_json({"metrics": {"test/uar": uar, "test/war": uar, "test/f1": uar}, "classes": CLASSES}, folder / "metrics.json")
     return folder
 
@@ -59,6 +64,26 @@ def test_pooled_confusion_per_speaker_and_gender(summary):
     json.dumps(record, allow_nan=False)
 
 
+def test_seed_ensemble_averages_probabilities_per_utterance(tmp_path):
+    # fold 0, utterance b0 (neutral): seed 1 says angry at 0.6, seed 2 neutral at 0.8 -> mean 0.6 neutral
+    runs = [
+        read_fold_run(fake_run(tmp_path / "s1", 0, 0.75, {"b0": 0.4}), 0, 1),
+        read_fold_run(fake_run(tmp_path / "s2", 0, 0.75, {"b0": 0.8, "a1": 0.55}), 0, 2),
+    ]
+    summary = CVSummary(runs)
+    assert summary.seed_ensemble[0]["uar"] == pytest.approx(1.0)
+    assert summary.as_dict()["seed_ensemble_over_folds"]["uar"]["mean"] == pytest.approx(1.0)
+    # a1 (angry): seed 2 calls it neutral at 0.55, seed 1 angry at 0.9; the sure vote wins
+    assert summary.pooled_confusion.tolist() == [[3, 1], [1, 3]]
+    assert CVSummary(runs[:1]).as_dict()["seed_ensemble_over_folds"] is None
+
+
+def test_seed_ensemble_refuses_runs_of_one_fold_that_scored_different_utterances(tmp_path):
+    runs = [read_fold_run(fake_run(tmp_path / "s1", 0, 0.75), 0, 1), read_fold_run(fake_run(tmp_path / "s2", 1, 0.75), 0, 2)]
+    with pytest.raises(ValueError, match="test utterances differ"):
+        CVSummary(runs).seed_ensemble
+
+
 def test_report_pages_carry_tables_and_decodable_figures(summary, tmp_path):
     write_report(summary, tmp_path / "cv", "CV", ["a note"])
     page = (tmp_path / "cv" / "report.html").read_text()
@@ -67,6 +92,6 @@ def test_report_pages_carry_tables_and_decodable_figures(summary, tmp_path):
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "0.650 ± 0.141" in page and "a note" in page
     text = (tmp_path / "cv" / "report.md").read_text()
-    assert "| UAR | 0.650 ± 0.141 | 0.650 ± 0.071 | 0.875 |" in text
+    assert "| UAR | 0.650 ± 0.141 | 0.650 ± 0.071 | 0.875 | 0.875 ± 0.177 |" in text
     for name in re.findall(r"\]\((figures/[^)]+)\)", text):
         assert (tmp_path / "cv" / name).stat().st_size > 0

@@ -28,6 +28,8 @@ class FoldRun:
     classes: list[str]
     # one row per test utterance: id, speaker, gender, label, predicted
     predictions: list[dict[str, str]]
+    # the class probabilities of those rows, in the same order (rows x classes)
+    probabilities: torch.Tensor
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -40,12 +42,14 @@ def read_fold_run(folder: Path, fold: int, seed: int) -> FoldRun:
     """Read metrics.json, predictions.csv and split.csv of a finished run folder."""
     record = json.loads((folder / "metrics.json").read_text())
     who = {row["id"]: row for row in read_csv(folder / "split.csv")}
+    scored = read_csv(folder / "predictions.csv")
     predictions = [
         {"id": p["id"], "speaker": who[p["id"]]["speaker"], "gender": who[p["id"]].get("gender", ""),
          "label": p["label"], "predicted": p["predicted"]}
-        for p in read_csv(folder / "predictions.csv")
+        for p in scored
     ]  # fmt: skip
-    return FoldRun(fold, seed, folder, record["metrics"], record["classes"], predictions)
+    probabilities = torch.tensor([[float(p[f"p_{c}"]) for c in record["classes"]] for p in scored]).reshape(len(scored), -1)
+    return FoldRun(fold, seed, folder, record["metrics"], record["classes"], predictions, probabilities)
 
 
 def confusion(rows: list[dict[str, str]], classes: list[str]) -> torch.Tensor:
@@ -102,6 +106,31 @@ class CVSummary:
         return mean_std([statistics.fmean(v) for v in per_seed.values()])
 
     @cached_property
+    def seed_ensemble(self) -> dict[int, dict[str, float]]:
+        """Per fold, the test metrics of the seeds' class probabilities averaged per utterance."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        by_fold: dict[int, list[FoldRun]] = defaultdict(list)
+        for run in self.runs:
+            by_fold[run.fold].append(run)
+        metrics = {}
+        for fold, runs in sorted(by_fold.items()):
+            order = {row["id"]: i for i, row in enumerate(runs[0].predictions)}
+            total = torch.zeros_like(runs[0].probabilities)
+            for run in runs:
+                if set(order) != {row["id"] for row in run.predictions}:
+                    raise ValueError(f"{run.folder}: its test utterances differ from {runs[0].folder}, same fold {fold}")
+                total[[order[row["id"]] for row in run.predictions]] += run.probabilities
+            cm = torch.zeros(len(self.classes), len(self.classes), dtype=torch.long)
+            for row, predicted in zip(runs[0].predictions, total.argmax(dim=1).tolist()):
+                cm[index[row["label"]], predicted] += 1
+            metrics[fold] = summarize(cm)
+        return metrics
+
+    def seed_ensemble_over_folds(self, name: str) -> tuple[float, float]:
+        """Mean ± std over folds of the seed ensemble's `<name>`."""
+        return mean_std([m[name] for m in self.seed_ensemble.values()])
+
+    @cached_property
     def pooled_predictions(self) -> list[dict[str, str]]:
         """Every scored test utterance of every run (an utterance once per seed)."""
         return [row for run in self.runs for row in run.predictions]
@@ -135,6 +164,10 @@ class CVSummary:
             "classes": self.classes,
             "over_folds": {k: dict(zip(("mean", "std"), self.over_folds(k))) for k in HEADLINE},
             "over_seeds": {k: dict(zip(("mean", "std"), self.over_seeds(k))) for k in HEADLINE},
+            "seed_ensemble_over_folds": (
+                {k: dict(zip(("mean", "std"), self.seed_ensemble_over_folds(k))) for k in HEADLINE}
+                if len(self.seeds) > 1 else None
+            ),
             "pooled": summarize(self.pooled_confusion),
             "per_fold": {k: self.fold_metric(k) for k in HEADLINE},
             "runs": [{"fold": r.fold, "seed": r.seed, "folder": str(r.folder), **r.metrics} for r in self.runs],

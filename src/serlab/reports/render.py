@@ -31,10 +31,13 @@ def _pm(pair: tuple[float, float]) -> str:
 def tables(summary: CVSummary) -> list[Table]:
     """Headline, per-fold, per-class, per-speaker and per-gender tables."""
     pooled = summarize(summary.pooled_confusion)
+    ensemble = len(summary.seeds) > 1
     headline = Table(
         "Test metrics",
-        ["metric", "mean ± std over folds", "mean ± std over seeds", "pooled"],
-        [[k.upper(), _pm(summary.over_folds(k)), _pm(summary.over_seeds(k)), f"{pooled[k]:.3f}"]
+        ["metric", "mean ± std over folds", "mean ± std over seeds", "pooled",
+         *(["seed ensemble, mean ± std over folds"] if ensemble else [])],
+        [[k.upper(), _pm(summary.over_folds(k)), _pm(summary.over_seeds(k)), f"{pooled[k]:.3f}",
+          *([_pm(summary.seed_ensemble_over_folds(k))] if ensemble else [])]
          for k in HEADLINE],
     )  # fmt: skip
     per_fold = {k: summary.fold_metric(k) for k in HEADLINE}
