@@ -115,7 +115,7 @@ def pm(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
-def cells(stats: dict[str, dict[str, float]]) -> str:
+def summary_cells(stats: dict[str, dict[str, float]]) -> str:
     """UAR, WAR and F1 cells from a summary's {metric: {mean, std}}."""
     return " ".join(f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
 
@@ -146,9 +146,9 @@ def main() -> None:
             s = row["summary"]
             runs = f"{len(s['folds'])}x{len(s['seeds'])}"
             label = " ".join([name, *overrides])
-            print(f"{label:<28} {runs:>10} {cells(s['over_folds'])} {row['wall_s']:>8.0f}", flush=True)
+            print(f"{label:<28} {runs:>10} {summary_cells(s['over_folds'])} {row['wall_s']:>8.0f}", flush=True)
             if s["seed_ensemble_over_folds"]:
-                print(f"{'  its seed ensemble':<28} {runs:>10} {cells(s['seed_ensemble_over_folds'])}", flush=True)
+                print(f"{'  its seed ensemble':<28} {runs:>10} {summary_cells(s['seed_ensemble_over_folds'])}", flush=True)
 
 
 if __name__ == "__main__":
