@@ -110,7 +110,7 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
            if cfg.frontend.get("normalize") == "speaker" else ""),
         "pooled = every test prediction of every fold and seed in one confusion matrix",
     ]
-    if len(summary.seeds) > 1:
+    if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
     functionals = cfg.data.get("functionals")
     if functionals is not None:
@@ -147,7 +147,7 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     write_json(summary.as_dict(), cv_dir / "summary.json")
     figures = write_report(summary, cv_dir, f"Cross-validation: {group}", report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
-    if len(summary.seeds) > 1:
+    if summary.has_seed_ensemble:
         metrics |= {f"cv/ensemble_{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))}
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -33,7 +33,8 @@ def fake_run(folder, fold, uar, p_neutral=None):
     folder.mkdir(parents=True)
     write_csv(split, ["id", "speaker", "gender", "label", "split"], folder / "split.csv")
     # rows in a different order per run, as a differently seeded run could write them
-    write_csv(preds[:: 1 if p_neutral is None else -1], ["id", "label", "predicted", "p_neutral", "p_angry"], folder / "predictions.csv")
+    order = 1 if p_neutral is None else -1
+    write_csv(preds[::order], ["id", "label", "predicted", "p_neutral", "p_angry"], folder / "predictions.csv")
     write_json({"metrics": {"test/uar": uar, "test/war": uar, "test/f1": uar}, "classes": CLASSES}, folder / "metrics.json")
     return folder
 
@@ -82,6 +83,13 @@ def test_seed_ensemble_refuses_runs_of_one_fold_that_scored_different_utterances
     runs = [read_fold_run(fake_run(tmp_path / "s1", 0, 0.75), 0, 1), read_fold_run(fake_run(tmp_path / "s2", 1, 0.75), 0, 2)]
     with pytest.raises(ValueError, match="test utterances differ"):
         CVSummary(runs).seed_ensemble
+
+
+def test_a_predictions_file_without_probabilities_is_named(tmp_path):
+    folder = fake_run(tmp_path / "run", 0, 0.75)
+    write_csv([{"id": "a0", "label": "neutral", "predicted": "neutral"}], ["id", "label", "predicted"], folder / "predictions.csv")
+    with pytest.raises(ValueError, match=r"run/predictions.csv: needs the class-probability columns"):
+        read_fold_run(folder, 0, 1)
 
 
 def test_report_pages_carry_tables_and_decodable_figures(summary, tmp_path):

@@ -48,7 +48,10 @@ def read_fold_run(folder: Path, fold: int, seed: int) -> FoldRun:
          "label": p["label"], "predicted": p["predicted"]}
         for p in scored
     ]  # fmt: skip
-    probabilities = torch.tensor([[float(p[f"p_{c}"]) for c in record["classes"]] for p in scored]).reshape(len(scored), -1)
+    columns = [f"p_{c}" for c in record["classes"]]
+    if scored and not set(columns) <= set(scored[0]):
+        raise ValueError(f"{folder / 'predictions.csv'}: needs the class-probability columns {columns}")
+    probabilities = torch.tensor([[float(p[c]) for c in columns] for p in scored]).reshape(len(scored), -1)
     return FoldRun(fold, seed, folder, record["metrics"], record["classes"], predictions, probabilities)
 
 
@@ -108,7 +111,6 @@ class CVSummary:
     @cached_property
     def seed_ensemble(self) -> dict[int, dict[str, float]]:
         """Per fold, the test metrics of the seeds' class probabilities averaged per utterance."""
-        index = {c: i for i, c in enumerate(self.classes)}
         by_fold: dict[int, list[FoldRun]] = defaultdict(list)
         for run in self.runs:
             by_fold[run.fold].append(run)
@@ -120,11 +122,14 @@ class CVSummary:
                 if set(order) != {row["id"] for row in run.predictions}:
                     raise ValueError(f"{run.folder}: its test utterances differ from {runs[0].folder}, same fold {fold}")
                 total[[order[row["id"]] for row in run.predictions]] += run.probabilities
-            cm = torch.zeros(len(self.classes), len(self.classes), dtype=torch.long)
-            for row, predicted in zip(runs[0].predictions, total.argmax(dim=1).tolist()):
-                cm[index[row["label"]], predicted] += 1
-            metrics[fold] = summarize(cm)
+            voted = [{**row, "predicted": self.classes[i]} for row, i in zip(runs[0].predictions, total.argmax(dim=1).tolist())]
+            metrics[fold] = summarize(confusion(voted, self.classes))
         return metrics
+
+    @property
+    def has_seed_ensemble(self) -> bool:
+        """Whether several seeds ran, so that each fold has an ensemble to score."""
+        return len(self.seeds) > 1
 
     def seed_ensemble_over_folds(self, name: str) -> tuple[float, float]:
         """Mean ± std over folds of the seed ensemble's `<name>`."""
@@ -166,7 +171,7 @@ class CVSummary:
             "over_seeds": {k: dict(zip(("mean", "std"), self.over_seeds(k))) for k in HEADLINE},
             "seed_ensemble_over_folds": (
                 {k: dict(zip(("mean", "std"), self.seed_ensemble_over_folds(k))) for k in HEADLINE}
-                if len(self.seeds) > 1 else None
+                if self.has_seed_ensemble else None
             ),
             "pooled": summarize(self.pooled_confusion),
             "per_fold": {k: self.fold_metric(k) for k in HEADLINE},

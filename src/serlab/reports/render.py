@@ -31,7 +31,7 @@ def _pm(pair: tuple[float, float]) -> str:
 def tables(summary: CVSummary) -> list[Table]:
     """Headline, per-fold, per-class, per-speaker and per-gender tables."""
     pooled = summarize(summary.pooled_confusion)
-    ensemble = len(summary.seeds) > 1
+    ensemble = summary.has_seed_ensemble
     headline = Table(
         "Test metrics",
         ["metric", "mean ± std over folds", "mean ± std over seeds", "pooled",
