@@ -10,8 +10,9 @@ training speakers only. Neural rows are mean ± std over folds of the seed-avera
 seeds' class probabilities averaged per utterance). Baseline rows are deterministic, so mean ± std
 over folds. Wall time counts everything the row needs (decoding, features, training, testing).
 
-Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals are
-cached next to the CV folders (--cache) so a second run only refits the SVMs.
+Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals come from
+serlab's own extractor (the ones model=fusion reads) and are cached under --cache, so a second run
+only refits the SVMs.
 """
 
 from __future__ import annotations
@@ -37,20 +38,13 @@ SVM_C = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 
 def functionals(rows: list[Utterance], feature_set: str, cache: Path) -> np.ndarray:
-    """openSMILE functionals of every row (one vector per file), read from `cache` when present."""
-    path = cache / f"{feature_set}.npz"
-    ids = np.array([r.id for r in rows])
-    if path.is_file():
-        stored = np.load(path)
-        if np.array_equal(stored["ids"], ids):
-            return stored["x"]
-    import opensmile
+    """openSMILE functionals of every row (one vector per file) through serlab's extractor and its cache."""
+    from serlab.data.audio import AudioSettings, load_audio
+    from serlab.data.functionals import OpenSmileFunctionals
 
-    smile = opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.Functionals)
-    x = np.stack([smile.process_file(str(r.path)).to_numpy()[0] for r in rows]).astype(np.float32)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, ids=ids, x=x)
-    return x
+    settings = AudioSettings(sample_rate=16000)
+    waves = [load_audio(r.path, settings) for r in rows]
+    return OpenSmileFunctionals(feature_set, cache_dir=cache)(waves, settings.sample_rate, [r.speaker for r in rows]).numpy()
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

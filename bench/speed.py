@@ -1,6 +1,7 @@
 """Training speed on EmoDB and log-mel extraction speed against librosa.
 
-    python bench/speed.py --emodb ../shared/data/emodb [--runs 3] [--epochs 4] [--repeats 5] [key=value ...]
+    python bench/speed.py --emodb ../shared/data/emodb [--runs 3] [--epochs 4] [--repeats 5] [--functionals]
+                          [key=value ...]
 
 Training: `--runs` serlab-train processes of the given experiment (default: the default CRNN on
 speaker fold 0) for `--epochs` epochs each; per run, the median over epochs after the first of
@@ -9,6 +10,8 @@ trained per second; the table shows the median over runs.
 Frontend: every EmoDB clip, decoded once into memory, turned into the same log-mel features
 (64 bands, 25 ms windows every 10 ms) by serlab's LogMel frontend in length-sorted batches of 32
 and by librosa one file at a time; median of `--repeats` passes each and their ratio.
+Functionals (`--functionals`, needs opensmile): ComParE 2016 functionals of every clip, uncached, by one
+process and by one worker process per core (what model=fusion computes before its first epoch).
 """
 
 from __future__ import annotations
@@ -49,6 +52,16 @@ def librosa_pass(clips: list[np.ndarray]) -> None:
         np.log(mel + 1e-6)
 
 
+def functionals_pass(clips: list[torch.Tensor], workers: int) -> float:
+    """Seconds to compute ComParE functionals of every clip with `workers` processes, nothing cached."""
+    from serlab.data.functionals import OpenSmileFunctionals
+
+    extractor = OpenSmileFunctionals("ComParE_2016", workers=workers)
+    start = time.perf_counter()
+    extractor(clips, SAMPLE_RATE, ["any"] * len(clips))
+    return time.perf_counter() - start
+
+
 def timed(fn, repeats: int) -> float:
     """Median seconds of `repeats` calls."""
     times = []
@@ -65,6 +78,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="0: the frontend comparison only")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--functionals", action="store_true", help="also time openSMILE functionals (one pass each)")
     args, overrides = parser.parse_known_args()
     emodb = str(Path(args.emodb).resolve())
 
@@ -77,6 +91,12 @@ def main() -> None:
     theirs = timed(lambda: librosa_pass([c.numpy() for c in clips]), args.repeats)
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
+    if args.functionals:
+        from serlab.data.functionals import available_cores
+
+        one, many = functionals_pass(clips, 1), functionals_pass(clips, available_cores())
+        print(f"ComParE functionals of {len(clips)} clips: 1 process {one:.1f} s, {available_cores()} processes {many:.1f} s "
+              f"({one / many:.1f}x)", flush=True)  # fmt: skip
 
     if not args.runs:
         return

@@ -36,9 +36,23 @@ def test_a_damaged_entry_is_computed_again(tmp_path):
 
 def test_non_finite_values_become_zero_and_are_reported(monkeypatch, caplog):
     extractor = OpenSmileFunctionals("eGeMAPSv02")
-    monkeypatch.setattr(extractor, "_one", lambda wave, rate: np.full(extractor.size, np.nan, dtype=np.float32))
+    monkeypatch.setattr(extractor, "compute", lambda samples, rate: [np.full(extractor.size, np.nan, np.float32)] * len(samples))
     out = extractor(tones(2), 16000, ['a', 'b'])
     assert torch.all(out == 0) and "non-finite" in caplog.text
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_serial_vectors_in_order(tmp_path):
+    waves = tones(8, seconds=0.3)
+    serial = OpenSmileFunctionals("eGeMAPSv02", workers=1)(waves, 16000, ["a"] * 8)
+    pooled = OpenSmileFunctionals("eGeMAPSv02", cache_dir=tmp_path, workers=2)
+    torch.testing.assert_close(pooled(waves, 16000, ["a"] * 8), serial)
+    assert len(list((tmp_path / "eGeMAPSv02").glob("*.npy"))) == 8
+
+
+def test_negative_workers_name_the_key():
+    with pytest.raises(ValueError, match="data.functionals.workers"):
+        OpenSmileFunctionals("eGeMAPSv02", workers=-1)
 
 
 def test_an_unknown_feature_set_names_the_key_and_the_choices():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -22,26 +25,55 @@ def _opensmile():
     return opensmile
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _smile(feature_set: str):
+    opensmile = _opensmile()
+    sets = [name for name in dir(opensmile.FeatureSet) if not name.startswith("_")]
+    if feature_set not in sets:
+        raise ValueError(f"data.functionals.feature_set must be one of {sets}, got {feature_set!r}")
+    return opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.Functionals)
+
+
+_worker_smile = None  # each pool process builds its own extractor once
+
+
+def _start_worker(feature_set: str) -> None:
+    global _worker_smile
+    _worker_smile = _smile(feature_set)
+
+
+def _worker_functionals(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    return _worker_smile.process_signal(samples, sample_rate).to_numpy()[0].astype(np.float32)
+
+
 class OpenSmileFunctionals:
     """One vector of openSMILE functionals per decoded utterance (the whole file, never a crop).
 
     Entries are cached under `cache_dir`, named after the waveform's bytes, its sample rate and
-    the feature set, so a second run, fold or seed only reads them back. `per_speaker=True` is the
-    declared speaker-adaptive mode: each speaker's vectors are standardised with that speaker's own
-    mean and deviation, test speakers' unlabelled utterances included (transductive).
+    the feature set, so a second run, fold or seed only reads them back. Utterances not in the
+    cache are computed by `workers` processes (0: one per available core). `per_speaker=True` is
+    the declared speaker-adaptive mode: each speaker's vectors are standardised with that speaker's
+    own mean and deviation, test speakers' unlabelled utterances included (transductive).
     """
 
     def __init__(
-        self, feature_set: str = "ComParE_2016", cache_dir: str | Path | None = None, per_speaker: bool = False
+        self,
+        feature_set: str = "ComParE_2016",
+        cache_dir: str | Path | None = None,
+        per_speaker: bool = False,
+        workers: int = 0,
     ) -> None:
-        opensmile = _opensmile()
-        sets = [name for name in dir(opensmile.FeatureSet) if not name.startswith("_")]
-        if feature_set not in sets:
-            raise ValueError(f"data.functionals.feature_set must be one of {sets}, got {feature_set!r}")
+        if workers < 0:
+            raise ValueError(f"data.functionals.workers must be >= 0 (0: one per core), got {workers}")
+        self.smile = _smile(feature_set)
         self.feature_set = feature_set
         self.per_speaker = per_speaker
+        self.workers = workers or available_cores()
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / feature_set
-        self.smile = opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.Functionals)
 
     @property
     def size(self) -> int:
@@ -50,27 +82,46 @@ class OpenSmileFunctionals:
 
     def __call__(self, waveforms: list[torch.Tensor], sample_rate: int, speakers: list[str]) -> torch.Tensor:
         """(utterances, size) functionals; non-finite values, which openSMILE gives on odd audio, become 0."""
-        vectors = np.stack([self._one(wave, sample_rate) for wave in waveforms]) if waveforms else np.zeros((0, self.size))
+        samples = [wave.numpy().astype(np.float32, copy=False) for wave in waveforms]
+        entries = [self._entry(s, sample_rate) for s in samples]
+        found = [self._read(entry) for entry in entries]
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if missing:
+            log.info("openSMILE %s functionals of %d utterance(s)", self.feature_set, len(missing))
+        for i, vector in zip(missing, self.compute([samples[i] for i in missing], sample_rate)):
+            found[i] = vector
+            if entries[i] is not None:
+                save_npy(entries[i], vector)
+        vectors = np.stack(found) if found else np.zeros((0, self.size), dtype=np.float32)
         bad = ~np.isfinite(vectors)
         if bad.any():
             log.warning("%d non-finite openSMILE values in %d utterance(s) set to 0", bad.sum(), bad.any(axis=1).sum())
         vectors = torch.from_numpy(np.where(bad, 0.0, vectors)).float()
         return standardise_per_speaker(vectors, speakers) if self.per_speaker else vectors
 
-    def _one(self, wave: torch.Tensor, sample_rate: int) -> np.ndarray:
-        samples = wave.numpy().astype(np.float32, copy=False)
-        entry = None
-        if self.cache_dir is not None:
-            key = hashlib.sha1(samples.tobytes() + str(sample_rate).encode()).hexdigest()[:24]
-            entry = self.cache_dir / f"{key}.npy"
-            try:
-                return np.load(entry)
-            except (OSError, ValueError, EOFError):
-                pass  # absent or damaged: computed again and overwritten
-        vector = self.smile.process_signal(samples, sample_rate).to_numpy()[0].astype(np.float32)
-        if entry is not None:
-            save_npy(entry, vector)
-        return vector
+    def compute(self, samples: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Functionals of each waveform, in order, spread over the worker processes when it pays."""
+        if self.workers == 1 or len(samples) < 4 * self.workers:
+            return [self.smile.process_signal(s, sample_rate).to_numpy()[0].astype(np.float32) for s in samples]
+        # spawned, not forked: the parent holds torch's thread pools, which do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, context, initializer=_start_worker, initargs=(self.feature_set,)) as pool:
+            return list(pool.map(_worker_functionals, samples, [sample_rate] * len(samples), chunksize=8))
+
+    def _entry(self, samples: np.ndarray, sample_rate: int) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = hashlib.sha1(samples.tobytes() + str(sample_rate).encode()).hexdigest()[:24]
+        return self.cache_dir / f"{key}.npy"
+
+    @staticmethod
+    def _read(entry: Path | None) -> np.ndarray | None:
+        if entry is None:
+            return None
+        try:
+            return np.load(entry)
+        except (OSError, ValueError, EOFError):
+            return None  # absent or damaged: computed again and overwritten
 
 
 def standardise_per_speaker(vectors: torch.Tensor, speakers: list[str]) -> torch.Tensor:
