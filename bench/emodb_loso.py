@@ -1,7 +1,7 @@
 """EmoDB leave-one-speaker-out: serlab presets through serlab-cv beside classical functionals + SVM baselines.
 
     python bench/emodb_loso.py --emodb ../shared/data/emodb [--presets emodb_crnn] [--seeds 42 43 44]
-                               [--folds 0 1 ...] [--no-baselines] [key=value ...]
+                               [--folds 0 1 ...] [--no-baselines] [--adaptive-baseline] [key=value ...]
 
 Protocol for every row: 10 folds, one test speaker each, the next speaker (in id order) validates,
 the other 8 train; nothing is chosen on the test speaker and feature statistics come from the
@@ -9,6 +9,9 @@ training speakers only. Neural rows are mean ± std over folds of the seed-avera
 (serlab-cv's summary); with several seeds, a second row scores each fold's seed ensemble (the
 seeds' class probabilities averaged per utterance). Baseline rows are deterministic, so mean ± std
 over folds. Wall time counts everything the row needs (decoding, features, training, testing).
+`--adaptive-baseline` adds the declared speaker-adaptive ComParE + SVM row: each speaker's
+functionals standardised with that speaker's own statistics, the test speaker's included (as
+data.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
 
 Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals come from
 serlab's own extractor (the ones model=fusion reads) and are cached under --cache, so a second run
@@ -28,8 +31,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from serlab.data.audio import AudioSettings, load_audio
 from serlab.data.corpora.emodb import EmoDB
+from serlab.data.functionals import OpenSmileFunctionals, standardise_per_speaker
 from serlab.data.manifest import Utterance
 from serlab.data.splits import LeaveOneSpeakerOut
 
@@ -39,9 +45,6 @@ SVM_C = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 def functionals(rows: list[Utterance], feature_set: str, cache: Path) -> np.ndarray:
     """openSMILE functionals of every row (one vector per file) through serlab's extractor and its cache."""
-    from serlab.data.audio import AudioSettings, load_audio
-    from serlab.data.functionals import OpenSmileFunctionals
-
     settings = AudioSettings(sample_rate=16000)
     waves = [load_audio(r.path, settings) for r in rows]
     return OpenSmileFunctionals(feature_set, cache_dir=cache)(waves, settings.sample_rate, [r.speaker for r in rows]).numpy()
@@ -73,10 +76,14 @@ def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray) -> dict[str, float
     return scores(y[test], fit(best).predict(z[test]))
 
 
-def baseline(rows: list[Utterance], feature_set: str, cache: Path, folds: list[int]) -> dict[str, object]:
-    """One functionals + linear SVM row over the given LOSO folds."""
+def baseline(
+    rows: list[Utterance], feature_set: str, cache: Path, folds: list[int], per_speaker: bool = False
+) -> dict[str, object]:
+    """One functionals + linear SVM row over the given LOSO folds (per-speaker standardised first if asked)."""
     start = time.perf_counter()
     x = functionals(rows, feature_set, cache)
+    if per_speaker:
+        x = standardise_per_speaker(torch.from_numpy(x), [r.speaker for r in rows]).numpy()
     classes = sorted({r.label for r in rows})
     y = np.array([classes.index(r.label) for r in rows])
     protocol = LeaveOneSpeakerOut(n_val_speakers=1)
@@ -121,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--adaptive-baseline", action="store_true", help="add the speaker-adaptive ComParE + SVM row")
     parser.add_argument("--out", type=Path, default=None, help="keep CV folders here (default: a temporary folder)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "functionals")
     args, overrides = parser.parse_known_args()
@@ -131,10 +139,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         if not args.no_baselines:
-            for label, feature_set in FEATURE_SETS.items():
-                row = baseline(rows, feature_set, args.cache, folds)
+            wanted = [(f"{label} + linear SVM", feature_set, False) for label, feature_set in FEATURE_SETS.items()]
+            if args.adaptive_baseline:
+                wanted.append(("ComParE + SVM, per speaker", FEATURE_SETS["ComParE"], True))
+            for label, feature_set, per_speaker in wanted:
+                row = baseline(rows, feature_set, args.cache, folds, per_speaker)
                 cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
-                print(f"{label + ' + linear SVM':<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+                print(f"{label:<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
         for name in args.presets:
             row = preset(emodb, name, args.seeds, args.folds, out, overrides)
             s = row["summary"]
