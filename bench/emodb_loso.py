@@ -8,7 +8,8 @@ the other 8 train; nothing is chosen on the test speaker and feature statistics 
 training speakers only. Neural rows are mean ± std over folds of the seed-averaged test metrics
 (serlab-cv's summary); with several seeds, a second row scores each fold's seed ensemble (the
 seeds' class probabilities averaged per utterance). Baseline rows are deterministic, so mean ± std
-over folds. Wall time counts everything the row needs (decoding, features, training, testing).
+over folds. Wall time counts everything a preset row needs (decoding, features, training, testing);
+baseline rows share one decoding pass, done before them and not counted in theirs.
 `--adaptive-baseline` adds the declared speaker-adaptive ComParE + SVM row: each speaker's
 functionals standardised with that speaker's own statistics, the test speaker's included (as
 data.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
@@ -41,13 +42,12 @@ from serlab.data.splits import LeaveOneSpeakerOut
 
 FEATURE_SETS = {"eGeMAPS": "eGeMAPSv02", "ComParE": "ComParE_2016"}
 SVM_C = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+SAMPLE_RATE = 16000
 
 
-def functionals(rows: list[Utterance], feature_set: str, cache: Path) -> np.ndarray:
+def functionals(rows: list[Utterance], waves: list[torch.Tensor], feature_set: str, cache: Path) -> np.ndarray:
     """openSMILE functionals of every row (one vector per file) through serlab's extractor and its cache."""
-    settings = AudioSettings(sample_rate=16000)
-    waves = [load_audio(r.path, settings) for r in rows]
-    return OpenSmileFunctionals(feature_set, cache_dir=cache)(waves, settings.sample_rate, [r.speaker for r in rows]).numpy()
+    return OpenSmileFunctionals(feature_set, cache_dir=cache)(waves, SAMPLE_RATE, [r.speaker for r in rows]).numpy()
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -77,11 +77,11 @@ def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray) -> dict[str, float
 
 
 def baseline(
-    rows: list[Utterance], feature_set: str, cache: Path, folds: list[int], per_speaker: bool = False
+    rows: list[Utterance], waves: list[torch.Tensor], feature_set: str, cache: Path, folds: list[int], per_speaker: bool = False
 ) -> dict[str, object]:
     """One functionals + linear SVM row over the given LOSO folds (per-speaker standardised first if asked)."""
     start = time.perf_counter()
-    x = functionals(rows, feature_set, cache)
+    x = functionals(rows, waves, feature_set, cache)
     if per_speaker:
         x = standardise_per_speaker(torch.from_numpy(x), [r.speaker for r in rows]).numpy()
     classes = sorted({r.label for r in rows})
@@ -139,11 +139,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         if not args.no_baselines:
+            # decoded once for all baseline rows (see the docstring on their wall times)
+            waves = [load_audio(r.path, AudioSettings(sample_rate=SAMPLE_RATE)) for r in rows]
             wanted = [(f"{label} + linear SVM", feature_set, False) for label, feature_set in FEATURE_SETS.items()]
             if args.adaptive_baseline:
                 wanted.append(("ComParE + SVM, per speaker", FEATURE_SETS["ComParE"], True))
             for label, feature_set, per_speaker in wanted:
-                row = baseline(rows, feature_set, args.cache, folds, per_speaker)
+                row = baseline(rows, waves, feature_set, args.cache, folds, per_speaker)
                 cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
                 print(f"{label:<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
         for name in args.presets:

@@ -29,6 +29,7 @@ from runs import train_run
 
 from serlab.data.audio import AudioSettings, load_audio
 from serlab.data.corpora.emodb import EmoDB
+from serlab.data.functionals import OpenSmileFunctionals, available_cores
 from serlab.features.logmel import LogMel
 
 SAMPLE_RATE, N_MELS, WIN, HOP, F_MIN = 16000, 64, 400, 160, 20.0
@@ -54,8 +55,6 @@ def librosa_pass(clips: list[np.ndarray]) -> None:
 
 def functionals_pass(clips: list[torch.Tensor], workers: int) -> float:
     """Seconds to compute ComParE functionals of every clip with `workers` processes, nothing cached."""
-    from serlab.data.functionals import OpenSmileFunctionals
-
     extractor = OpenSmileFunctionals("ComParE_2016", workers=workers)
     start = time.perf_counter()
     extractor(clips, SAMPLE_RATE, ["any"] * len(clips))
@@ -92,8 +91,6 @@ def main() -> None:
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
     if args.functionals:
-        from serlab.data.functionals import available_cores
-
         one, many = functionals_pass(clips, 1), functionals_pass(clips, available_cores())
         print(f"ComParE functionals of {len(clips)} clips: 1 process {one:.1f} s, {available_cores()} processes {many:.1f} s "
               f"({one / many:.1f}x)", flush=True)  # fmt: skip

@@ -1,4 +1,4 @@
-"""openSMILE extractors, in this process or in pool workers; no torch here, so a spawned worker starts quickly."""
+"""openSMILE functionals extractors, in this process or in the pool workers of data/functionals.py."""
 
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ class EMAWeights(EMAWeightAveraging):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"callbacks.ema.decay must lie strictly between 0 and 1, got {decay}")
         super().__init__(decay=decay)
-        self.decay = decay
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
