@@ -20,7 +20,7 @@ def frame_lstm(n_features: int, hidden: int, layers: int, bidirectional: bool, s
 
 
 class BLSTM(Classifier):
-    """A packed (bi)LSTM stack, length-aware pooling (mean, or `pooling(channels)`), a linear head."""
+    """A packed (bi)LSTM stack, length-aware pooling (`pooling(channels)`, mean by default), a linear head."""
 
     def __init__(
         self,
@@ -31,8 +31,7 @@ class BLSTM(Classifier):
         bidirectional: bool = True,
         subsample: int = 1,
         frame_level: bool = False,
-        pooling: Callable[[int], nn.Module] | None = None,
+        pooling: Callable[[int], nn.Module] = MeanPooling,
     ) -> None:
         encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
-        pooled = pooling(encoder.out_features) if pooling else MeanPooling()
-        super().__init__(encoder, pooled, n_classes, frame_level)
+        super().__init__(encoder, pooling(encoder.out_features), n_classes, frame_level)

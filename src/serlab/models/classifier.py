@@ -15,7 +15,7 @@ class Classifier(nn.Module):
     """Runs an encoder over (batch, features, time) and scores utterances, or every frame.
 
     Subclasses build `encoder` (returning (batch, time, channels) and frame lengths) and
-    `pooling`. With `frame_level=True` the head scores every frame (for CTC) instead of the
+    `pooling` (which gives its `out_features`). With `frame_level=True` the head scores every frame (for CTC) instead of the
     pooled utterance. `tasks` adds one more head per auxiliary task on the pooled vector.
     """
 
@@ -35,8 +35,9 @@ class Classifier(nn.Module):
         self.pooling = pooling
         self.dropout = nn.Dropout(0.0)  # rate set by the dropout regularizer
         self.frame_level = frame_level
-        self.head = nn.Linear(encoder.out_features, n_classes)
-        self.tasks = nn.ModuleDict({name: nn.Linear(encoder.out_features, size) for name, size in (tasks or {}).items()})
+        pooled = pooling.out_features
+        self.head = nn.Linear(encoder.out_features if frame_level else pooled, n_classes)
+        self.tasks = nn.ModuleDict({name: nn.Linear(pooled, size) for name, size in (tasks or {}).items()})
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class ConvRecurrentEncoder(nn.Module):
 
 
 class CRNN(Classifier):
-    """Conv blocks, a GRU/LSTM over time, mean pooling and a linear head."""
+    """Conv blocks, a GRU/LSTM over time, length-aware pooling (`pooling(channels)`, mean by default), a linear head."""
 
     def __init__(
         self,
@@ -68,7 +68,8 @@ class CRNN(Classifier):
         rnn_layers: int = 1,
         bidirectional: bool = True,
         frame_level: bool = False,
+        pooling: Callable[[int], nn.Module] = MeanPooling,
     ) -> None:
         recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
         encoder = ConvRecurrentEncoder(n_features, channels, pools, recurrent)
-        super().__init__(encoder, MeanPooling(), n_classes, frame_level)
+        super().__init__(encoder, pooling(encoder.out_features), n_classes, frame_level)

@@ -67,4 +67,4 @@ class E2E(Classifier):
                 "use frontend=raw with frontend.frame_ms set"
             )
         encoder = E2EEncoder(n_features, filters, kernels, pools, hidden, layers)
-        super().__init__(encoder, MeanPooling(), n_classes, frame_level)
+        super().__init__(encoder, MeanPooling(encoder.out_features), n_classes, frame_level)

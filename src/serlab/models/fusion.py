@@ -38,7 +38,7 @@ class FunctionalsBranch(nn.Module):
 
 
 class Fusion(CRNN):
-    """CRNN branch (conv blocks, GRU/LSTM, mean pooling) and functionals branch, concatenated before the head.
+    """CRNN branch (conv blocks, GRU/LSTM, pooling over time) and functionals branch, concatenated before the head.
 
     After "Affect recognition by bridging the gap between end-to-end deep learning and
     conventional features" (ICASSP 2018): the learned frame representation and the hand-crafted
@@ -53,7 +53,7 @@ class Fusion(CRNN):
     ) -> None:
         super().__init__(n_features, n_classes, **crnn)
         self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
-        self.head = nn.Linear(self.encoder.out_features + self.functionals.out_features, n_classes)
+        self.head = nn.Linear(self.pooling.out_features + self.functionals.out_features, n_classes)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)

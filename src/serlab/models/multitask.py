@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from torch import nn
 
 from serlab.data.targets import corpus_head
 from serlab.models.blstm import frame_lstm
@@ -31,7 +33,8 @@ class MultiTask(Classifier):
         bidirectional: bool = True,
         subsample: int = 1,
         corpus_heads: Sequence[str] = (),
+        pooling: Callable[[int], nn.Module] = MeanPooling,
     ) -> None:
         encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
         heads = {**tasks, **{corpus_head(c): n_classes for c in corpus_heads}}
-        super().__init__(encoder, MeanPooling(), n_classes, tasks=heads)
+        super().__init__(encoder, pooling(encoder.out_features), n_classes, tasks=heads)

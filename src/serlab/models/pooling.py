@@ -1,4 +1,8 @@
-"""Length-aware pooling over time: padded frames never contribute."""
+"""Length-aware pooling over time: padded frames never contribute.
+
+Every pooling is built for the encoder's `channels` and says its `out_features`, so models take
+any of them as a `pooling(channels)` factory (the model/pooling config group).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,27 @@ from serlab.lengths import length_mask, masked_mean
 class MeanPooling(nn.Module):
     """Average of the valid frames of (batch, time, channels) sequences."""
 
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.out_features = channels
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return masked_mean(x, lengths, dim=1)
+
+
+class StatsPooling(nn.Module):
+    """Mean and standard deviation of the valid frames, concatenated (statistics pooling, as in x-vectors)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.out_features = 2 * channels
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mean = masked_mean(x, lengths, dim=1)
+        variance = masked_mean((x - mean.unsqueeze(1)).square(), lengths, dim=1)
+        # eps keeps the gradient finite for one-frame utterances, whose spread is zero
+        return torch.cat([mean, (variance + self.eps).sqrt()], dim=-1)
 
 
 class AttentivePooling(nn.Module):
@@ -20,6 +43,7 @@ class AttentivePooling(nn.Module):
 
     def __init__(self, channels: int, hidden: int | None = None) -> None:
         super().__init__()
+        self.out_features = channels
         # hidden=None is the paper's single inner product u . h_t; a hidden size adds a tanh layer.
         self.score = nn.Linear(channels, 1) if hidden is None else nn.Sequential(
             nn.Linear(channels, hidden), nn.Tanh(), nn.Linear(hidden, 1)
