@@ -15,8 +15,9 @@ class Classifier(nn.Module):
     """Runs an encoder over (batch, features, time) and scores utterances, or every frame.
 
     Subclasses build `encoder` (returning (batch, time, channels) and frame lengths) and
-    `pooling` (which gives its `out_features`). With `frame_level=True` the head scores every frame (for CTC) instead of the
-    pooled utterance. `tasks` adds one more head per auxiliary task on the pooled vector.
+    `pooling` (which gives its `out_features`). With `frame_level=True` the head scores every
+    frame (for CTC) instead of the pooled utterance. `tasks` adds one more head per auxiliary
+    task on the pooled vector.
     """
 
     accepts: tuple[str, ...] = ("spectral",)  # which frontends' features the encoder understands
