@@ -9,7 +9,9 @@ epoch time, the share of training time spent waiting for the next batch, and sec
 trained per second; the table shows the median over runs.
 Frontend: every EmoDB clip, decoded once into memory, turned into the same log-mel features
 (64 bands, 25 ms windows every 10 ms) by serlab's LogMel frontend in length-sorted batches of 32
-and by librosa one file at a time; median of `--repeats` passes each and their ratio.
+and by librosa one file at a time; median of `--repeats` passes each and their ratio. Beside them, the
+bare real FFTs of the same frames (framed beforehand, nothing else): librosa's time over it is the
+largest ratio any FFT-based frontend could reach on this machine.
 Functionals (`--functionals`, needs opensmile): ComParE 2016 functionals of every clip, uncached, by one
 process and by one worker process per core (what model=fusion computes before its first epoch).
 """
@@ -43,6 +45,12 @@ def serlab_pass(frontend: LogMel, clips: list[torch.Tensor], batch_size: int = 3
             chunk = ordered[i : i + batch_size]
             lengths = torch.tensor([len(c) for c in chunk])
             frontend(torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True), lengths)
+
+
+def framed(frontend: LogMel, clips: list[torch.Tensor]) -> torch.Tensor:
+    """(frames, n_fft) every frame the frontend analyses, windowed, stacked into one tensor."""
+    window = torch.nn.functional.pad(frontend.window, ((frontend.n_fft - frontend.win) // 2,) * 2)
+    return torch.cat([c.unfold(-1, frontend.n_fft, frontend.hop) * window for c in clips if len(c) >= frontend.n_fft])
 
 
 def librosa_pass(clips: list[np.ndarray]) -> None:
@@ -88,8 +96,12 @@ def main() -> None:
     frontend = LogMel(SAMPLE_RATE, n_mels=N_MELS, f_min=F_MIN).eval()
     ours = timed(lambda: serlab_pass(frontend, clips), args.repeats)
     theirs = timed(lambda: librosa_pass([c.numpy() for c in clips]), args.repeats)
+    frames = framed(frontend, clips)
+    fft = timed(lambda: torch.fft.rfft(frames), args.repeats)
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
+    print(f"bare FFT of their {len(frames)} frames (torch.fft.rfft, framed beforehand): {fft:.2f} s; "
+          f"librosa / FFT = {theirs / fft:.1f}x, the most an FFT-based frontend could reach here", flush=True)  # fmt: skip
     if args.functionals:
         one, many = functionals_pass(clips, 1), functionals_pass(clips, available_cores())
         print(f"ComParE functionals of {len(clips)} clips: 1 process {one:.1f} s, {available_cores()} processes {many:.1f} s "

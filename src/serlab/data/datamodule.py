@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from serlab.data.audio import AudioSettings
@@ -19,6 +20,7 @@ from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
 from serlab.data.functionals import OpenSmileFunctionals
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
+from serlab.data.perturb import SpeedPerturbation
 from serlab.data.samplers import LengthBatchSampler
 from serlab.data.splits import SpeakerSplit, SplitProtocol
 
@@ -46,6 +48,7 @@ class SERDataModule(L.LightningDataModule):
         persistent_workers: bool = False,
         seed: int = 0,
         functionals: OpenSmileFunctionals | None = None,
+        perturb: SpeedPerturbation | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -72,6 +75,7 @@ class SERDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
         self.functionals = functionals
+        self.perturb = perturb
         self.loader_options = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -115,9 +119,14 @@ class SERDataModule(L.LightningDataModule):
                     max_samples=self.max_samples if side == "train" else None,
                     corpora=self.corpora,
                 )
+                dataset = self.datasets[side]
+                if self.perturb is not None and side == "train":
+                    dataset.add_versions(lambda wave: self.perturb(wave, self.sample_rate))
+                    log.info("speed perturbation: %d training utterances at speeds 1 and %s, one drawn per epoch",
+                             len(dataset), self.perturb.factors)  # fmt: skip
                 if self.functionals is not None:
-                    dataset = self.datasets[side]
-                    dataset.functionals = self.functionals(dataset.waveforms, self.sample_rate, [r.speaker for r in dataset.rows])
+                    speakers = [r.speaker for r in dataset.rows]
+                    dataset.functionals = torch.stack([self.functionals(v, self.sample_rate, speakers) for v in dataset.versions])
 
     def n_folds(self) -> int:
         """How many folds the split protocol makes of this corpus (reads its listing, no audio)."""

@@ -86,11 +86,18 @@ class AudioDataset(Dataset[Example]):
         corpora = corpora or sorted({r.corpus for r in rows})
         self.aux = [auxiliary_targets(r, corpora, t) for r, t in zip(self.rows, self.targets)]
         self.max_samples = max_samples
-        # (utterances, size), set by the datamodule when data.functionals is chosen
+        # versions[v][i]: version v of utterance i; version 0 is the decoded file, others come from add_versions
+        self.versions: list[list[torch.Tensor]] = [self.waveforms]
+        # (versions, utterances, size), set by the datamodule when data.functionals is chosen
         self.functionals: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def add_versions(self, make: Callable[[torch.Tensor], list[torch.Tensor]]) -> None:
+        """Add the copies `make` returns for each utterance; training draws one version per utterance per epoch."""
+        copies = [make(wave) for wave in self.waveforms]
+        self.versions += [list(version) for version in zip(*copies)]
 
     @property
     def lengths(self) -> list[int]:
@@ -98,15 +105,13 @@ class AudioDataset(Dataset[Example]):
         return [min(len(w), self.max_samples or len(w)) for w in self.waveforms]
 
     def __getitem__(self, key: int | Draw) -> Example:
-        """An example; a `Draw` fixes where a long one is cropped, a bare index crops anywhere."""
+        """An example; a `Draw` fixes its version and where a long one is cropped, a bare index draws both anew."""
         i = key.index if isinstance(key, Draw) else key
-        wave = self.waveforms[i]
+        rng = random.Random(key.seed if isinstance(key, Draw) else int(torch.randint(2**31 - 1, ())))
+        v = rng.randrange(len(self.versions)) if len(self.versions) > 1 else 0
+        wave = self.versions[v][i]
         if self.max_samples and len(wave) > self.max_samples:
-            starts = len(wave) - self.max_samples + 1
-            if isinstance(key, Draw):
-                start = random.Random(key.seed).randrange(starts)
-            else:
-                start = int(torch.randint(starts, ()))
+            start = rng.randrange(len(wave) - self.max_samples + 1)
             wave = wave[start : start + self.max_samples]
-        functionals = None if self.functionals is None else self.functionals[i]
+        functionals = None if self.functionals is None else self.functionals[v, i]
         return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker, functionals)
