@@ -49,6 +49,11 @@ def _try_load(load: Callable[[Path], torch.Tensor], path: Path) -> torch.Tensor 
         return err
 
 
+def _pick(rng: random.Random | None, n: int) -> int:
+    """A number in range(n) from the draw's generator, or from torch's global one for a bare index."""
+    return rng.randrange(n) if rng is not None else int(torch.randint(n, ()))
+
+
 class AudioDataset(Dataset[Example]):
     """Utterances decoded once, up front; training crops long ones at random to `max_samples`."""
 
@@ -107,11 +112,11 @@ class AudioDataset(Dataset[Example]):
     def __getitem__(self, key: int | Draw) -> Example:
         """An example; a `Draw` fixes its version and where a long one is cropped, a bare index draws both anew."""
         i = key.index if isinstance(key, Draw) else key
-        rng = random.Random(key.seed if isinstance(key, Draw) else int(torch.randint(2**31 - 1, ())))
-        v = rng.randrange(len(self.versions)) if len(self.versions) > 1 else 0
+        rng = random.Random(key.seed) if isinstance(key, Draw) else None
+        v = _pick(rng, len(self.versions)) if len(self.versions) > 1 else 0
         wave = self.versions[v][i]
         if self.max_samples and len(wave) > self.max_samples:
-            start = rng.randrange(len(wave) - self.max_samples + 1)
+            start = _pick(rng, len(wave) - self.max_samples + 1)
             wave = wave[start : start + self.max_samples]
         functionals = None if self.functionals is None else self.functionals[v, i]
         return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker, functionals)
