@@ -1,7 +1,8 @@
 """EmoDB leave-one-speaker-out: serlab presets through serlab-cv beside classical functionals + SVM baselines.
 
     python bench/emodb_loso.py --emodb ../shared/data/emodb [--presets emodb_crnn] [--seeds 42 43 44]
-                               [--folds 0 1 ...] [--no-baselines] [--adaptive-baseline] [key=value ...]
+                               [--folds 0 1 ...] [--no-baselines] [--adaptive-baseline] [--speed-copies 0.9 1.1]
+                               [key=value ...]
 
 Protocol for every row: 10 folds, one test speaker each, the next speaker (in id order) validates,
 the other 8 train; nothing is chosen on the test speaker and feature statistics come from the
@@ -13,6 +14,8 @@ baseline rows share one decoding pass, done before them and not counted in their
 `--adaptive-baseline` adds the declared speaker-adaptive ComParE + SVM row: each speaker's
 functionals standardised with that speaker's own statistics, the test speaker's included (as
 data.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
+`--speed-copies 0.9 1.1` adds a ComParE + SVM row whose training set also holds each training file
+resampled to those speeds (as data/perturb=speed makes them); validation and test files stay as recorded.
 
 Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals come from
 serlab's own extractor (the ones model=fusion reads) and are cached under --cache, so a second run
@@ -38,6 +41,7 @@ from serlab.data.audio import AudioSettings, load_audio
 from serlab.data.corpora.emodb import EmoDB
 from serlab.data.functionals import OpenSmileFunctionals, standardise_per_speaker
 from serlab.data.manifest import Utterance
+from serlab.data.perturb import SpeedPerturbation
 from serlab.data.splits import LeaveOneSpeakerOut
 
 FEATURE_SETS = {"eGeMAPS": "eGeMAPSv02", "ComParE": "ComParE_2016"}
@@ -60,37 +64,49 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
             "f1": f1_score(y_true, y_pred, average="macro")}  # fmt: skip
 
 
-def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray) -> dict[str, float]:
-    """Standardise on training speakers, pick C by validation UAR, score the test speaker."""
+def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray, copies: list[np.ndarray] = ()) -> dict[str, float]:
+    """Standardise on training speakers (and their copies), pick C by validation UAR, score the test speaker."""
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
     train, val, test = (sides == s for s in ("train", "val", "test"))
-    scaler = StandardScaler().fit(x[train])
-    z = np.nan_to_num(scaler.transform(x))
+    x_train = np.concatenate([x[train], *(c[train] for c in copies)])
+    y_train = np.tile(y[train], 1 + len(copies))
+    scaler = StandardScaler().fit(x_train)
+    z_train, z = (np.nan_to_num(scaler.transform(a)) for a in (x_train, x))
 
     def fit(c: float) -> LinearSVC:
-        return LinearSVC(C=c, class_weight="balanced", max_iter=20000).fit(z[train], y[train])
+        return LinearSVC(C=c, class_weight="balanced", max_iter=20000).fit(z_train, y_train)
 
     best = max(SVM_C, key=lambda c: scores(y[val], fit(c).predict(z[val]))["uar"])
     return scores(y[test], fit(best).predict(z[test]))
 
 
 def baseline(
-    rows: list[Utterance], waves: list[torch.Tensor], feature_set: str, cache: Path, folds: list[int], per_speaker: bool = False
+    rows: list[Utterance],
+    waves: list[torch.Tensor],
+    feature_set: str,
+    cache: Path,
+    folds: list[int],
+    per_speaker: bool = False,
+    speeds: list[float] = (),
 ) -> dict[str, object]:
-    """One functionals + linear SVM row over the given LOSO folds (per-speaker standardised first if asked)."""
+    """One functionals + linear SVM row over the given LOSO folds (per-speaker standardised first if asked;
+    with `speeds`, the training speakers' speed-perturbed copies train it too)."""
     start = time.perf_counter()
     x = functionals(rows, waves, feature_set, cache)
     if per_speaker:
         x = standardise_per_speaker(torch.from_numpy(x), [r.speaker for r in rows]).numpy()
+    # copies[k]: every file at speeds[k]; only the training speakers' rows of it are ever used
+    resampled = zip(*(SpeedPerturbation(speeds)(w, SAMPLE_RATE) for w in waves)) if speeds else []
+    copies = [functionals(rows, list(copy), feature_set, cache) for copy in resampled]
     classes = sorted({r.label for r in rows})
     y = np.array([classes.index(r.label) for r in rows])
     protocol = LeaveOneSpeakerOut(n_val_speakers=1)
     per_fold = []
     for fold in folds:
         split = protocol.split(rows, fold)
-        per_fold.append(svm_fold(x, y, np.array([split.side_of(r.speaker) for r in rows])))
+        per_fold.append(svm_fold(x, y, np.array([split.side_of(r.speaker) for r in rows]), copies))
     return {"per_fold": per_fold, "wall_s": time.perf_counter() - start}
 
 
@@ -129,6 +145,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--adaptive-baseline", action="store_true", help="add the speaker-adaptive ComParE + SVM row")
+    parser.add_argument("--speed-copies", type=float, nargs="+", default=None, metavar="SPEED",
+                        help="add a ComParE + SVM row trained on the training speakers' files and their copies at these speeds")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="keep CV folders here (default: a temporary folder)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "functionals")
     args, overrides = parser.parse_known_args()
@@ -141,11 +159,13 @@ def main() -> None:
         if not args.no_baselines:
             # decoded once for all baseline rows (see the docstring on their wall times)
             waves = [load_audio(r.path, AudioSettings(sample_rate=SAMPLE_RATE)) for r in rows]
-            wanted = [(f"{label} + linear SVM", feature_set, False) for label, feature_set in FEATURE_SETS.items()]
+            wanted = [(f"{label} + linear SVM", feature_set, False, []) for label, feature_set in FEATURE_SETS.items()]
+            if args.speed_copies:
+                wanted.append(("ComParE + SVM, speed copies", FEATURE_SETS["ComParE"], False, args.speed_copies))
             if args.adaptive_baseline:
-                wanted.append(("ComParE + SVM, per speaker", FEATURE_SETS["ComParE"], True))
-            for label, feature_set, per_speaker in wanted:
-                row = baseline(rows, waves, feature_set, args.cache, folds, per_speaker)
+                wanted.append(("ComParE + SVM, per speaker", FEATURE_SETS["ComParE"], True, []))
+            for label, feature_set, per_speaker, speeds in wanted:
+                row = baseline(rows, waves, feature_set, args.cache, folds, per_speaker, speeds)
                 cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
                 print(f"{label:<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
         for name in args.presets:
