@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
             "f1": f1_score(y_true, y_pred, average="macro")}  # fmt: skip
 
 
-def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray, copies: list[np.ndarray] = ()) -> dict[str, float]:
+def svm_fold(x: np.ndarray, y: np.ndarray, sides: np.ndarray, copies: Sequence[np.ndarray] = ()) -> dict[str, float]:
     """Standardise on training speakers (and their copies), pick C by validation UAR, score the test speaker."""
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
@@ -89,7 +90,7 @@ def baseline(
     cache: Path,
     folds: list[int],
     per_speaker: bool = False,
-    speeds: list[float] = (),
+    speeds: Sequence[float] = (),
 ) -> dict[str, object]:
     """One functionals + linear SVM row over the given LOSO folds (per-speaker standardised first if asked;
     with `speeds`, the training speakers' speed-perturbed copies train it too)."""

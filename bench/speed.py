@@ -50,7 +50,9 @@ def serlab_pass(frontend: LogMel, clips: list[torch.Tensor], batch_size: int = 3
 def framed(frontend: LogMel, clips: list[torch.Tensor]) -> torch.Tensor:
     """(frames, n_fft) every frame the frontend analyses, windowed, stacked into one tensor."""
     window = torch.nn.functional.pad(frontend.window, ((frontend.n_fft - frontend.win) // 2,) * 2)
-    return torch.cat([c.unfold(-1, frontend.n_fft, frontend.hop) * window for c in clips if len(c) >= frontend.n_fft])
+    # a clip shorter than one frame is padded to one, as the frontend pads it
+    padded = [torch.nn.functional.pad(c, (0, max(0, frontend.n_fft - len(c)))) for c in clips]
+    return torch.cat([c.unfold(-1, frontend.n_fft, frontend.hop) * window for c in padded])
 
 
 def librosa_pass(clips: list[np.ndarray]) -> None:

@@ -106,7 +106,8 @@ class AudioDataset(Dataset[Example]):
 
     @property
     def lengths(self) -> list[int]:
-        """Samples per example as served (after cropping), for length bucketing."""
+        """Samples per example as served (after cropping), for length bucketing; speed copies are
+        bucketed by their original's length."""
         return [min(len(w), self.max_samples or len(w)) for w in self.waveforms]
 
     def __getitem__(self, key: int | Draw) -> Example:
