@@ -48,7 +48,7 @@ def serlab_pass(frontend: LogMel, clips: list[torch.Tensor], batch_size: int = 3
 
 
 def framed(frontend: LogMel, clips: list[torch.Tensor]) -> torch.Tensor:
-    """(frames, n_fft) every frame the frontend analyses, windowed, stacked into one tensor."""
+    """(frames, n_fft) every frame the frontend keeps (none of a batch's padding), windowed, stacked into one tensor."""
     window = torch.nn.functional.pad(frontend.window, ((frontend.n_fft - frontend.win) // 2,) * 2)
     # a clip shorter than one frame is padded to one, as the frontend pads it
     padded = [torch.nn.functional.pad(c, (0, max(0, frontend.n_fft - len(c)))) for c in clips]
