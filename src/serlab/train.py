@@ -18,7 +18,7 @@ from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics
-from serlab.training.run_folder import check_writable
+from serlab.training.run_folder import check_not_finished, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     check_writable(output_dir)
+    check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
     if rank_zero_only.rank == 0 and cfg.get("print_config"):
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
