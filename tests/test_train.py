@@ -110,3 +110,18 @@ def test_loggers_run_offline(tmp_path, data_dir, logger):
         assert list((run / "tensorboard").glob("events.out.tfevents.*"))
         assert (run / "csv" / "metrics.csv").is_file()
         assert list((tmp_path / "runs" / "mlflow").rglob("metrics/test/uar"))
+
+
+def test_reported_val_metrics_are_the_tested_checkpoints_not_the_last_epochs(tmp_path, data_dir, capsys):
+    spoil = "+callbacks.spoil={_target_:tests.training.faults.ZeroWeightsAt,epoch:2}"  # the last epoch scores at chance
+    metrics = train(compose_train(tmp_path, data_dir, "debug=limit", "trainer.max_epochs=3", spoil))
+    run = tmp_path / "run"
+    rows = _read_csv(run / "csv" / "metrics.csv")
+    by_epoch = {int(r["epoch"]): float(r["val/uar"]) for r in rows if r.get("val/uar")}
+    best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    (state,) = [s for k, s in best["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    kept = float(state["best_model_score"])
+    assert best["epoch"] < 2 and kept == pytest.approx(by_epoch[best["epoch"]]) and kept != by_epoch[2]
+    recorded = json.loads((run / "metrics.json").read_text())["metrics"]
+    assert recorded["val/uar"] == metrics["val/uar"] == pytest.approx(kept, abs=1e-7)
+    assert f"val/uar={kept:.4f}" in capsys.readouterr().out

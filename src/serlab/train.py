@@ -17,8 +17,8 @@ from serlab.configs import CONFIG_DIR
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
-from serlab.training.checkpointing import checkpoint_dirs
-from serlab.training.run_folder import check_writable
+from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics
+from serlab.training.run_folder import check_not_finished, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     check_writable(output_dir)
+    check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
     if rank_zero_only.rank == 0 and cfg.get("print_config"):
         print_config_tree(cfg, save_to=output_dir / "config_tree.log")
 
@@ -45,10 +46,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
+    if cfg.get("train", True) and best:
+        # report (and return to sweepers) the validation scores of the kept model, not of the last epoch
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("val/")} | kept_val_metrics(best)
 
     if cfg.get("test", True):
-        checkpoint = trainer.checkpoint_callback
-        best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
         if cfg.get("train", True) and not best:
             log.warning("no best checkpoint (checkpointing off): testing the weights of the last epoch")
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)

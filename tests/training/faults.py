@@ -54,3 +54,15 @@ class StallOnRank(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if (trainer.global_rank, batch_idx) == (self.rank, self.batch):
             time.sleep(self.seconds)
+
+
+class ZeroWeightsAt(L.Callback):
+    """Zeroes the model's weights before validation of epoch `epoch`, so that epoch scores at chance."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
+            for parameter in module.model.parameters():
+                parameter.data.zero_()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.utils import instantiate
 
+from serlab.errors import UserError
 from serlab.train import train
 from serlab.training.checkpointing import AtomicCheckpointIO
 from serlab.training.run_folder import RunFolderError
@@ -48,3 +50,14 @@ def test_an_unwritable_run_folder_is_refused_before_training_naming_it(tmp_path,
     with pytest.raises(RunFolderError, match=f"run folder {blocker / 'run'} cannot be written"):
         train(cfg)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_folder_holding_a_finished_run_is_refused_unless_resumed_or_overwritten(tmp_path, data_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(UserError, match=r"finished run \(metrics.json\).*overwrite=true"):
+        train(compose_train(tmp_path, data_dir, "debug=fdr"))
+    assert (run / "metrics.json").read_text() == "{}"
+    train(compose_train(tmp_path, data_dir, "debug=fdr", "overwrite=true"))
+    assert "metrics" in json.loads((run / "metrics.json").read_text())

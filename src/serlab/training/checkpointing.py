@@ -52,3 +52,10 @@ def last_checkpoint(trainer: L.Trainer) -> Path | None:
 def checkpoint_dirs(trainer: L.Trainer) -> list[Path]:
     """The folders the trainer's ModelCheckpoint callbacks write to."""
     return [Path(c.dirpath) for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+
+
+def kept_val_metrics(path: str | Path) -> dict[str, float]:
+    """The validation metrics of the epoch a checkpoint was saved at (empty for checkpoints that lack them)."""
+    # mmap: only the small record is read, not the weights
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return dict(checkpoint.get("serlab", {}).get("val_metrics", {}))

@@ -211,4 +211,6 @@ class SERModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The composed config and label order let serlab-eval rebuild this exact run.
-        checkpoint["serlab"] = {"config": self.run_config, "classes": self.classes}
+        # The validation scores the checkpoint was kept for, so a run reports those of the model it tests.
+        scores = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
+        checkpoint["serlab"] = {"config": self.run_config, "classes": self.classes, "val_metrics": scores}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from serlab.errors import UserError
 
-class RunFolderError(OSError):
-    """A folder the run must write to cannot be created or written."""
+
+class RunFolderError(UserError, OSError):
+    """A folder the run must write to cannot be created or written, or holds a finished run."""
 
 
 def check_writable(*folders: Path) -> None:
@@ -22,3 +24,12 @@ def check_writable(*folders: Path) -> None:
                 f"run folder {folder} cannot be written ({err.strerror or err}): choose a writable place with "
                 "SERLAB_ROOT=..., paths.root_dir=... or paths.output_dir=..."
             ) from err
+
+
+def check_not_finished(folder: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into a folder whose run finished (it holds metrics.json) unless resuming or overwriting."""
+    if (folder / "metrics.json").is_file() and not (resume or overwrite):
+        raise RunFolderError(
+            f"run folder {folder} holds a finished run (metrics.json): continue it with ckpt_path=last, "
+            "replace it with overwrite=true, or choose another hydra.run.dir"
+        )
