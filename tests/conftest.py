@@ -62,7 +62,10 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run `python -m module args` as a user would, with `env` added to the environment and this
     repository importable (for test-only callbacks); fail the test with its output unless it exits `expect`."""
-    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(Path(__file__).parents[1]), **(env or {})}
+    root = Path(__file__).parents[1]
+    # This checkout's sources come first, so a subprocess runs the code under test whatever is installed.
+    paths = [str(root / "src"), str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": os.pathsep.join(paths), **(env or {})}
     env.pop("WANDB_MODE", None)
     proc = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
