@@ -180,7 +180,7 @@ def window_seconds(cfg: DictConfig) -> tuple[float | None, float | None]:
     window, hop = seconds(cfg, "window"), seconds(cfg, "hop")
     if window is None:
         if hop is not None:
-            raise PredictError(f"hop={hop:g} needs window= too: without a window every file is scored whole")
+            raise PredictError(f"hop={hop:g} needs a window: set window= (seconds) too, or drop hop to score files whole")
         return None, None
     if hop is not None and hop > window:
         raise PredictError(
@@ -223,10 +223,10 @@ def decode_group(
         elif on_bad_file == "skip":
             skipped.append({"path": items[i].name, "reason": wave.reason})
         else:
-            # data.audio.* named in a reason is the trained run's, which predict must read files by.
+            # A reason may name a data.audio.* limit: the trained run's, which predict has no key to change.
             raise PredictError(
-                f"{wave.path}: {wave.reason}; files are read with the run's audio settings from its checkpoint, so "
-                "set on_bad_file=skip to leave such files out"
+                f"{wave.path}: {wave.reason}; set on_bad_file=skip to leave such files out (the run's data.audio "
+                "settings come with its checkpoint)"
             ) from wave
     return waves
 
