@@ -180,7 +180,9 @@ def window_seconds(cfg: DictConfig) -> tuple[float | None, float | None]:
     window, hop = seconds(cfg, "window"), seconds(cfg, "hop")
     if window is None:
         if hop is not None:
-            raise PredictError(f"hop={hop:g} needs a window: set window= (seconds) too, or drop hop to score files whole")
+            raise PredictError(
+                f"hop={hop:g} needs a window: set window= (seconds) too, or drop hop to score files whole"
+            )
         return None, None
     if hop is not None and hop > window:
         raise PredictError(
