@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from serlab.data.audio import AudioError, load_audio
+from serlab.data.audio import load_audio
+from serlab.errors import UserError
 from serlab.eval import load_run
 from serlab.inference import audio_settings
 from serlab.predict import list_inputs, predict, windows
@@ -40,30 +41,88 @@ def test_inputs_from_a_folder_a_file_and_a_list(tmp_path):
     write_tone(clips / "a.wav")
     write_tone(clips / "deep" / "b.FLAC")
     (clips / "notes.txt").write_text("not audio")
-    found = [(i.name, i.path) for i in list_inputs(clips)]
+    (clips / "deep" / "README").write_text("no suffix")
+    inputs = list_inputs(clips)
+    found = [(i.name, i.path) for i in inputs.items]
     assert found == [("a.wav", clips / "a.wav"), ("deep/b.FLAC", clips / "deep" / "b.FLAC")]
-    assert [i.path for i in list_inputs(clips / "a.wav")] == [clips / "a.wav"]
+    assert inputs.ignored == ["deep/README", "notes.txt"]
+    assert [i.path for i in list_inputs(clips / "a.wav").items] == [clips / "a.wav"]
 
     table = tmp_path / "lists" / "todo.csv"
     table.parent.mkdir()
     table.write_text(f"id,path\n1,../clips/a.wav\n2,{clips / 'deep' / 'b.FLAC'}\n")
-    items = list_inputs(table)
+    items = list_inputs(table).items
     assert [i.name for i in items] == ["../clips/a.wav", str(clips / "deep" / "b.FLAC")]
     assert items[0].path.resolve() == (clips / "a.wav").resolve()
 
 
 def test_unusable_inputs_are_refused_with_the_reason(tmp_path):
     (tmp_path / "empty").mkdir()
+    for name in ["a.txt", "b", "c.dat"]:
+        (tmp_path / "docs" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "docs" / name).write_text("not audio")
     (tmp_path / "no_path.csv").write_text("file\nx.wav\n")
     (tmp_path / "blank.csv").write_text("path,id\n,1\n")
-    with pytest.raises(ValueError, match="no audio files"):
+    with pytest.raises(UserError, match="no audio files"):
         list_inputs(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="no file or folder"):
+    with pytest.raises(UserError, match=r"under .*docs \(only 3 file\(s\) of other types: a\.txt, b, c\.dat\)"):
+        list_inputs(tmp_path / "docs")
+    with pytest.raises(UserError, match="no file or folder"):
         list_inputs(tmp_path / "missing")
-    with pytest.raises(ValueError, match="no_path.csv has no `path` column"):
+    with pytest.raises(UserError, match="no_path.csv has no `path` column"):
         list_inputs(tmp_path / "no_path.csv")
-    with pytest.raises(ValueError, match="blank.csv line 2 has an empty path"):
+    with pytest.raises(UserError, match="blank.csv line 2 has an empty path"):
         list_inputs(tmp_path / "blank.csv")
+
+
+def _compose(tmp_path: Path, data_dir: Path, *overrides: str):
+    return compose_train(tmp_path, data_dir, *overrides, config_name="predict")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["window=0"], r"window=0: must be a positive number of seconds"),
+        (["window=-2"], r"window=-2: must be a positive number of seconds"),
+        (["window=abc"], r"window='abc': must be a positive number of seconds"),
+        (["window=true"], r"window=True: must be a positive number of seconds"),
+        (["window=2", "hop=0"], r"hop=0: must be a positive number of seconds"),
+        (["window=2", "hop=fast"], r"hop='fast': must be a positive number of seconds"),
+        (["hop=1"], r"hop=1 needs a window: set window= \(seconds\) too"),
+        (["window=2", "hop=3"], r"hop=3 is longer than window=2, so parts of every file would go unscored"),
+    ],
+    ids=["zero", "negative", "text", "bool", "zero hop", "text hop", "hop without window", "hop over window"],
+)
+def test_window_and_hop_must_be_positive_seconds(tmp_path, data_dir, overrides, message):
+    # Refused before the checkpoint is read: this one does not exist.
+    cfg = _compose(tmp_path, data_dir, "ckpt_path=missing.ckpt", f"input={write_tone(tmp_path / 'a.wav')}", *overrides)
+    with pytest.raises(UserError, match=message):
+        predict(cfg)
+
+
+def _not_a_checkpoint(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """A ckpt_path of `kind` and what the refusal must suggest instead."""
+    hint = r"pass the best\.ckpt or last\.ckpt in the checkpoints/ folder of a serlab-train run"
+    if kind == "missing":
+        return tmp_path / "nowhere.ckpt", r"no checkpoint at .*nowhere\.ckpt; " + hint
+    if kind == "run folder":
+        (tmp_path / "run1" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "run1" / "checkpoints" / "best.ckpt").write_bytes(b"")
+        return tmp_path / "run1", r"run1 is a folder, not a checkpoint; pass .*run1/checkpoints/best\.ckpt$"
+    if kind == "text":
+        (tmp_path / "notes.txt").write_text("hello\n")
+        return tmp_path / "notes.txt", r"notes\.txt is not a PyTorch checkpoint .*; " + hint
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "weights.pt")
+    return tmp_path / "weights.pt", r"weights\.pt was not written by serlab-train \(no 'serlab' record .*\); " + hint
+
+
+@pytest.mark.parametrize("kind", ["missing", "run folder", "text", "foreign torch file"])
+def test_ckpt_path_that_is_no_checkpoint_says_what_to_pass(tmp_path, data_dir, kind):
+    path, message = _not_a_checkpoint(tmp_path, kind)
+    cfg = _compose(tmp_path, data_dir, f"ckpt_path={path}", f"input={write_tone(tmp_path / 'a.wav')}")
+    with pytest.raises(UserError, match="^ckpt_path: .*" + message) as refused:
+        predict(cfg)
+    assert "\n" not in str(refused.value)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +135,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path
 
 
 def _predict(tmp_path: Path, data_dir: Path, checkpoint: Path, source: Path, *overrides: str) -> list[dict]:
-    cfg = compose_train(tmp_path, data_dir, f"ckpt_path={checkpoint}", f"input={source}", *overrides, config_name="predict")
+    cfg = _compose(tmp_path, data_dir, f"ckpt_path={checkpoint}", f"input={source}", *overrides)
     return predict(cfg)
 
 
@@ -151,18 +210,59 @@ def test_bad_files_stop_the_run_or_are_skipped_and_listed(tmp_path, data_dir, ch
     clips = tmp_path / "clips"
     write_tone(clips / "good.wav")
     (clips / "broken.wav").write_bytes(b"RIFF but not really audio")
-    with pytest.raises(AudioError, match=r"broken\.wav: unreadable audio .*on_bad_file=skip"):
+    with pytest.raises(UserError, match=r"broken\.wav: unreadable audio .*on_bad_file=skip"):
         _predict(tmp_path, data_dir, checkpoint, clips)
 
     rows = _predict(tmp_path, data_dir, checkpoint, clips, "on_bad_file=skip")
     assert [r["path"] for r in rows] == ["good.wav"]
     skipped = _read_csv(tmp_path / "run" / "skipped.csv")
     assert [s["path"] for s in skipped] == ["broken.wav"] and "unreadable" in skipped[0]["reason"]
-    assert "skipped 1 unusable file(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "skipped 1 unusable file(s)" in out and "\n  broken.wav: unreadable audio" in out
+
+
+@pytest.mark.slow
+def test_a_too_short_file_points_to_on_bad_file_not_to_the_runs_settings(tmp_path, data_dir, checkpoint):
+    # data.audio.* comes with the checkpoint: predict has no such keys to set.
+    short = write_tone(tmp_path / "short.wav", 0.02)
+    hint = r"short\.wav: too short .*; set on_bad_file=skip .*\(the run's data\.audio settings come with its checkpoint"
+    with pytest.raises(UserError, match=hint):
+        _predict(tmp_path, data_dir, checkpoint, short)
+
+
+@pytest.mark.slow
+def test_files_of_other_types_in_a_folder_are_counted(tmp_path, data_dir, checkpoint, capsys):
+    clips = tmp_path / "clips"
+    write_tone(clips / "a.wav")
+    for name in ["notes.txt", "b", "deep/c.TXT"]:
+        (clips / name).parent.mkdir(exist_ok=True)
+        (clips / name).write_text("not audio")
+    rows = _predict(tmp_path, data_dir, checkpoint, clips)
+    assert [r["path"] for r in rows] == ["a.wav"]
+    assert "ignored 3 file(s) that are not audio: b, deep/c.TXT, notes.txt" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_window_shorter_than_the_run_accepts_is_refused(tmp_path, data_dir, checkpoint):
+    with pytest.raises(UserError, match=r"window=0\.01: shorter than the 0\.1 s the run needs of a file"):
+        _predict(tmp_path, data_dir, checkpoint, write_tone(tmp_path / "a.wav"), "window=0.01")
+
+
+@pytest.mark.slow
+def test_every_input_unusable_exits_nonzero_with_a_summary(tmp_path, checkpoint):
+    clips = tmp_path / "clips"
+    (clips / "broken.wav").parent.mkdir()
+    (clips / "broken.wav").write_bytes(b"RIFF but not really audio")
+    write_tone(clips / "short.flac", 0.02)
+    args = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'out'}", f"ckpt_path={checkpoint}"]
+    proc = run_cli("serlab.predict", *args, f"input={clips}", "on_bad_file=skip", cwd=tmp_path, expect=1)
+    assert "input: all 2 file(s) were unusable" in proc.stderr
+    assert [s["path"] for s in _read_csv(tmp_path / "out" / "skipped.csv")] == ["broken.wav", "short.flac"]
+    assert not (tmp_path / "out" / "predictions.csv").exists()
 
 
 def test_output_suffix_must_name_a_format(tmp_path, data_dir):
     overrides = ["ckpt_path=x.ckpt", f"input={tmp_path}", "output=preds.txt"]
     cfg = compose_train(tmp_path, data_dir, *overrides, config_name="predict")
-    with pytest.raises(ValueError, match=r"output: preds\.txt must end in \.csv or \.json"):
+    with pytest.raises(UserError, match=r"output: preds\.txt must end in \.csv or \.json"):
         predict(cfg)

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from serlab.data.audio import AudioSettings
-from serlab.eval import load_run
+from serlab.eval import CheckpointError, load_run
 from serlab.training.build import build_module
 
 
@@ -54,6 +54,9 @@ def load_recognizer(ckpt_path: Path) -> Recognizer:
     state, run_cfg, classes = load_run(ckpt_path)
     module = build_module(run_cfg, classes)
     if getattr(module.model, "reads_functionals", False):
-        raise ValueError(f"{ckpt_path}: model=fusion also reads openSMILE functionals of whole files, which prediction and export do not compute; score it with serlab-eval")
+        raise CheckpointError(
+            f"ckpt_path: {ckpt_path} holds model=fusion, which also reads openSMILE functionals of whole files that "
+            "prediction and export do not compute; score it with serlab-eval"
+        )
     module.load_state_dict(state["state_dict"])
     return Recognizer(module.frontend, module.model, module.loss, classes, audio_settings(run_cfg))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +21,9 @@ from torch.nn.utils.rnn import pad_sequence
 
 from serlab.config_tree import print_config_tree
 from serlab.configs import CONFIG_DIR
-from serlab.data.audio import AudioError, load_audio
+from serlab.data.audio import AudioError, AudioSettings, load_audio
 from serlab.data.dataset import ON_BAD_FILE, _try_load
+from serlab.errors import UserError
 from serlab.inference import Recognizer, load_recognizer
 from serlab.records import write_csv
 
@@ -31,6 +33,12 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = frozenset(f".{name.lower()}" for name in sf.available_formats() if name != "RAW") | {
     ".aif", ".oga", ".opus", ".wave"
 }  # fmt: skip
+# How many names a printed list shows before it only counts the rest.
+SHOWN = 5
+
+
+class PredictError(UserError, ValueError):
+    """A predict setting or input that cannot be used, or a run left with no usable file."""
 
 
 @dataclass(frozen=True)
@@ -50,18 +58,38 @@ class Segment:
     end: int
 
 
-def list_inputs(source: Path) -> list[Item]:
+@dataclass(frozen=True)
+class Inputs:
+    """The files to score, and the files of an input folder left out because no audio format has their suffix."""
+
+    items: list[Item]
+    ignored: list[str]
+
+
+def listed(names: list[str]) -> str:
+    """The first few names, then how many more there are."""
+    more = f", ... ({len(names) - SHOWN} more)" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
+
+
+def list_inputs(source: Path) -> Inputs:
     """The files named by `input`: one audio file, every audio file under a folder, or a CSV/TSV's `path` column."""
     if source.is_dir():
-        found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        found = [Item(p.relative_to(source).as_posix(), p) for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+        ignored = [p.relative_to(source).as_posix() for p in files if p.suffix.lower() not in AUDIO_SUFFIXES]
         if not found:
-            raise ValueError(f"input: no audio files (any format libsndfile reads: .wav, .flac, .ogg, ...) under {source}")
-        return [Item(p.relative_to(source).as_posix(), p) for p in found]
+            others = f" (only {len(ignored)} file(s) of other types: {listed(ignored)})" if ignored else ""
+            raise PredictError(
+                f"input: no audio files under {source}{others}; pass a folder, file or CSV/TSV list of audio in "
+                "a format libsndfile reads (.wav, .flac, .ogg, ...)"
+            )
+        return Inputs(found, ignored)
     if not source.is_file():
-        raise FileNotFoundError(f"input: no file or folder at {source}")
+        raise PredictError(f"input: no file or folder at {source}; pass an audio file, a folder or a CSV/TSV list")
     if source.suffix.lower() in (".csv", ".tsv"):
-        return read_list(source)
-    return [Item(str(source), source)]
+        return Inputs(read_list(source), [])
+    return Inputs([Item(str(source), source)], [])
 
 
 def read_list(table: Path) -> list[Item]:
@@ -71,16 +99,16 @@ def read_list(table: Path) -> list[Item]:
         header = [c.strip() for c in reader.fieldnames or ()]
         reader.fieldnames = header
         if "path" not in header:
-            raise ValueError(f"input: {table} has no `path` column; its columns are {header}")
+            raise PredictError(f"input: {table} has no `path` column (its columns: {header}); add one naming the files")
         items = []
         for line, record in enumerate(reader, start=2):
             name = (record.get("path") or "").strip()
             if not name:
-                raise ValueError(f"input: {table} line {line} has an empty path")
+                raise PredictError(f"input: {table} line {line} has an empty path; name a file there or drop the line")
             path = Path(name).expanduser()
             items.append(Item(name, path if path.is_absolute() else table.parent / path))
     if not items:
-        raise ValueError(f"input: {table} lists no files")
+        raise PredictError(f"input: {table} lists no files; add rows with a `path` each")
     return items
 
 
@@ -132,18 +160,48 @@ def output_path(cfg: DictConfig) -> Path:
     """Where the predictions go; the suffix chooses the format."""
     path = Path(cfg.output).expanduser()
     if path.suffix.lower() not in (".csv", ".json"):
-        raise ValueError(f"output: {path} must end in .csv or .json (that chooses the format)")
+        raise PredictError(f"output: {path} must end in .csv or .json (that chooses the format)")
     return path
 
 
-def seconds_to_samples(cfg: DictConfig, sample_rate: int) -> tuple[int | None, int]:
-    """`window` and `hop` in samples; hop defaults to the window (no overlap)."""
-    if cfg.window is None:
+def seconds(cfg: DictConfig, key: str) -> float | None:
+    """`cfg[key]` as a positive number of seconds, or None when it is null."""
+    value = cfg[key]
+    if value is None:
+        return None
+    # bool is an int to Python, but `window=true` is no length
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise PredictError(f"{key}={value!r}: must be a positive number of seconds (e.g. {key}=3) or null")
+    return float(value)
+
+
+def window_seconds(cfg: DictConfig) -> tuple[float | None, float | None]:
+    """The checked `window` and `hop` in seconds; hop defaults to the window (no overlap)."""
+    window, hop = seconds(cfg, "window"), seconds(cfg, "hop")
+    if window is None:
+        if hop is not None:
+            raise PredictError(
+                f"hop={hop:g} needs a window: set window= (seconds) too, or drop hop to score files whole"
+            )
+        return None, None
+    if hop is not None and hop > window:
+        raise PredictError(
+            f"hop={hop:g} is longer than window={window:g}, so parts of every file would go unscored; "
+            "choose hop <= window"
+        )
+    return window, hop or window
+
+
+def window_samples(window: float | None, hop: float | None, audio: AudioSettings) -> tuple[int | None, int]:
+    """`window` and `hop` in samples at the run's rate; a window shorter than the run accepts a file is refused."""
+    if window is None or hop is None:
         return None, 1
-    hop = cfg.hop if cfg.hop is not None else cfg.window
-    if cfg.window <= 0 or not 0 < hop <= cfg.window:
-        raise ValueError(f"window must be positive seconds and hop in (0, window], got window={cfg.window} hop={cfg.hop}")
-    return round(cfg.window * sample_rate), max(1, round(hop * sample_rate))
+    if window < audio.min_duration:
+        raise PredictError(
+            f"window={window:g}: shorter than the {audio.min_duration} s the run needs of a file (its "
+            f"data.audio.min_duration, kept in the checkpoint); choose window >= {audio.min_duration}"
+        )
+    return round(window * audio.sample_rate), max(1, round(hop * audio.sample_rate))
 
 
 def score_segments(
@@ -167,24 +225,30 @@ def decode_group(
         elif on_bad_file == "skip":
             skipped.append({"path": items[i].name, "reason": wave.reason})
         else:
-            raise AudioError(wave.path, f"{wave.reason} (set on_bad_file=skip to leave such files out)")
+            # A reason may name a data.audio.* limit: the trained run's, which predict has no key to change.
+            raise PredictError(
+                f"{wave.path}: {wave.reason}; set on_bad_file=skip to leave such files out (the run's data.audio "
+                "settings come with its checkpoint)"
+            ) from wave
     return waves
 
 
 def predict(cfg: DictConfig) -> list[dict]:
     """Score every input file (in windows when `window` is set) and write one row per file and per window."""
     if cfg.on_bad_file not in ON_BAD_FILE:
-        raise ValueError(f"on_bad_file must be one of {list(ON_BAD_FILE)}, got {cfg.on_bad_file!r}")
-    if cfg.batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {cfg.batch_size}")
+        raise PredictError(f"on_bad_file must be one of {list(ON_BAD_FILE)}, got {cfg.on_bad_file!r}")
+    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise PredictError(f"batch_size={cfg.batch_size!r}: must be a whole number >= 1")
     if cfg.get("print_config"):
         print_config_tree(cfg)
     output = output_path(cfg)
-    items = list_inputs(Path(cfg.input).expanduser())
+    window_s, hop_s = window_seconds(cfg)
+    inputs = list_inputs(Path(cfg.input).expanduser())
+    items = inputs.items
     device = torch.device(cfg.device)
     recognizer = load_recognizer(Path(cfg.ckpt_path).expanduser().resolve()).to(device)
     rate, classes = recognizer.sample_rate, recognizer.classes
-    window, hop = seconds_to_samples(cfg, rate)
+    window, hop = window_samples(window_s, hop_s, recognizer.audio)
     load = partial(load_audio, settings=recognizer.audio)
 
     rows: list[dict] = []
@@ -206,22 +270,41 @@ def predict(cfg: DictConfig) -> list[dict]:
                         result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes) for s in own
                     ]
 
+    table = write_skipped(skipped, Path(cfg.paths.output_dir))
+    print_left_out(inputs.ignored, skipped, table)
+    if not rows:
+        # Only on_bad_file=skip gets here, so every file is in `table`.
+        raise PredictError(
+            f"input: all {len(items)} file(s) were unusable (the reasons are in {table}); nothing was predicted"
+        )
     write_rows(rows, ["path", "level", "start", "end", "emotion", *(f"p_{c}" for c in classes)], output)
-    _report(rows, skipped, output, Path(cfg.paths.output_dir))
-    return rows
-
-
-def _report(rows: list[dict], skipped: list[dict], output: Path, run_dir: Path) -> None:
-    """Print how many files got which emotion, and where the predictions (and skipped files) are."""
     emotions = Counter(r["emotion"] for r in rows if r["level"] == "file")
     summary = "  ".join(f"{e}={n}" for e, n in emotions.most_common())
     print(f"\n{sum(emotions.values())} file(s): {summary}\npredictions: {output}")
+    return rows
+
+
+def write_skipped(skipped: list[dict], run_dir: Path) -> Path | None:
+    """skipped.csv in the run folder: each unusable file and why; None when there were none."""
+    if not skipped:
+        return None
+    table = run_dir / "skipped.csv"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(skipped, ["path", "reason"], table)
+    return table
+
+
+def print_left_out(ignored: list[str], skipped: list[dict], table: Path | None) -> None:
+    """Print the files of other types an input folder held, and the unusable files skipped with their reasons."""
+    if ignored:
+        print(f"ignored {len(ignored)} file(s) that are not audio: {listed(ignored)}")
     if skipped:
-        listed = run_dir / "skipped.csv"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_csv(skipped, ["path", "reason"], listed)
         log.warning("skipped %d unusable file(s), e.g. %s: %s", len(skipped), skipped[0]["path"], skipped[0]["reason"])
-        print(f"skipped {len(skipped)} unusable file(s), listed in {listed}")
+        print(f"skipped {len(skipped)} unusable file(s), listed in {table}:")
+        for row in skipped[:SHOWN]:
+            print(f"  {row['path']}: {row['reason']}")
+        if len(skipped) > SHOWN:
+            print(f"  ... and {len(skipped) - SHOWN} more")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
