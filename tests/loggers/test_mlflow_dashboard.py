@@ -19,6 +19,13 @@ from tests.conftest import cli_overrides, run_cli
 STARTUP_S = 120
 
 
+def documented_command() -> str:
+    """The `mlflow server` command line of docs/dashboards.md."""
+    doc = (Path(__file__).parents[2] / "docs" / "dashboards.md").read_text()
+    (line,) = [line.strip() for line in doc.splitlines() if line.strip().startswith("mlflow server ")]
+    return line
+
+
 def free_port() -> int:
     """A port nothing listens on right now, on the loopback interface only."""
     with socket.socket() as probe:
@@ -65,15 +72,16 @@ def test_mlflow_server_shows_a_runs_test_metrics_and_figure(tmp_path, data_dir):
     (folder,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
     uar = json.loads((folder / "metrics.json").read_text())["metrics"]["test/uar"]
 
-    # The command of docs/dashboards.md, from the launch folder, with the console script of this environment.
-    mlflow = Path(sys.executable).with_name("mlflow")
+    # The command of docs/dashboards.md as a user types it in the launch folder, on a free port.
     port = free_port()
+    command = documented_command().replace("--port 5000", f"--port {port}")
+    assert f"--host 127.0.0.1 --port {port}" in command
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     log = tmp_path / "server.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            ["bash", "-c", f"exec {command}"], cwd=tmp_path, env={**os.environ, "PATH": path},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
