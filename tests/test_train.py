@@ -109,7 +109,8 @@ def test_loggers_run_offline(tmp_path, data_dir, logger):
     if logger == "many":
         assert list((run / "tensorboard").glob("events.out.tfevents.*"))
         assert (run / "csv" / "metrics.csv").is_file()
-        assert list((tmp_path / "runs" / "mlflow").rglob("metrics/test/uar"))
+        assert list((tmp_path / "runs" / "mlartifacts").rglob("test/confusion_matrix.png"))
+        assert (tmp_path / "runs" / "mlflow.db").stat().st_size > 0
 
 
 def test_reported_val_metrics_are_the_tested_checkpoints_not_the_last_epochs(tmp_path, data_dir, capsys):

@@ -96,9 +96,21 @@ def summary_loggers(cfg: DictConfig, group: str) -> list[Logger]:
     return instantiate_each(loggers)
 
 
+def config_choices() -> dict[str, str]:
+    """The option chosen in each config group (`experiment`, `model`, ...), empty outside a Hydra run."""
+    return HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+
+
+def report_title() -> str:
+    """The report's title: the experiment preset's name, else the model and data chosen."""
+    choices = config_choices()
+    name = choices.get("experiment") or f"{choices.get('model', '?')} on {choices.get('data', '?')}"
+    return f"Cross-validation: {name}"
+
+
 def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
     """The facts a reader needs to trust the numbers."""
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    choices = config_choices()
     notes = [
         f"experiment: {choices.get('experiment') or 'none'}; data: {choices.get('data', '?')}, "
         f"split: {cfg.data.split._target_.rsplit('.', 1)[-1]}; model: {choices.get('model', '?')}, "
@@ -145,7 +157,7 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
 
     summary = CVSummary([read_fold_run(run_folder(cv_dir, fold, seed), fold, seed) for fold, seed in runs])
     write_json(summary.as_dict(), cv_dir / "summary.json")
-    figures = write_report(summary, cv_dir, f"Cross-validation: {group}", report_notes(cfg, summary))
+    figures = write_report(summary, cv_dir, report_title(), report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
     if summary.has_seed_ensemble:
         metrics |= {f"cv/ensemble_{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))}

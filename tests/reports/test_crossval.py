@@ -4,11 +4,15 @@ import base64
 import json
 import re
 
+from pathlib import Path
+
 import pytest
 
+from serlab.cv import cross_validate
 from serlab.records import write_csv, write_json
 from serlab.reports.crossval import CVSummary, read_fold_run
-from serlab.reports.render import write_report
+from serlab.reports.render import figures, write_report
+from tests.conftest import compose_train
 
 CLASSES = ["neutral", "angry"]
 # fold -> test speakers (speaker, gender) with (label, predicted) per utterance
@@ -30,7 +34,7 @@ def fake_run(folder, fold, uar, p_neutral=None):
             p = (p_neutral or {}).get(uid, 0.9 if predicted == "neutral" else 0.1)
             split.append({"id": uid, "speaker": speaker, "gender": gender, "label": label, "split": "test"})
             preds.append({"id": uid, "label": label, "predicted": CLASSES[p < 0.5], "p_neutral": p, "p_angry": 1 - p})
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     write_csv(split, ["id", "speaker", "gender", "label", "split"], folder / "split.csv")
     # rows in a different order per run, as a differently seeded run could write them
     order = 1 if p_neutral is None else -1
@@ -101,5 +105,49 @@ def test_report_pages_carry_tables_and_decodable_figures(summary, tmp_path):
     assert "0.650 ± 0.141" in page and "a note" in page
     text = (tmp_path / "cv" / "report.md").read_text()
     assert "| UAR | 0.650 ± 0.141 | 0.650 ± 0.071 | 0.875 | 0.875 ± 0.177 |" in text
+    assert "over seeds" in page
     for name in re.findall(r"\]\((figures/[^)]+)\)", text):
         assert (tmp_path / "cv" / name).stat().st_size > 0
+
+
+def test_report_headings_are_capitalised_and_name_each_figure(summary, tmp_path):
+    write_report(summary, tmp_path / "cv", "CV", [])
+    page = (tmp_path / "cv" / "report.html").read_text()
+    headings = re.findall(r"<(?:h1|h2|th)>([^<]*)<", page)
+    assert len(headings) > 10 and all(h[0].isupper() for h in headings), headings
+    assert "Confusion matrix (pooled)" in headings and "UAR per fold" in headings
+    text = (tmp_path / "cv" / "report.md").read_text()
+    md_headings = re.findall(r"^#+ (.*)$", text, flags=re.M)
+    header_rows = re.findall(r"^\|(.*)\|\n\|---", text, flags=re.M)
+    header_cells = [cell.strip() for row in header_rows for cell in row.split("|")]
+    assert all(h[0].isupper() for h in md_headings + header_cells), md_headings + header_cells
+    assert "## Confusion matrix (pooled)\n\n![Confusion matrix (pooled)](figures/confusion_matrix.png)" in text
+
+
+def test_bar_charts_label_their_chance_line(summary):
+    charts = {name: fig for name, fig in figures(summary).items() if name != "confusion_matrix"}
+    assert len(charts) == 3
+    for name, fig in charts.items():
+        (ax,) = fig.axes
+        legend = ax.get_legend()
+        assert legend is not None, f"{name}: the chance line has no legend"
+        assert [t.get_text() for t in legend.get_texts()] == ["chance level (0.50)"]
+
+
+def test_cv_report_is_titled_by_the_experiment_and_one_seed_shows_no_spread_over_seeds(tmp_path, monkeypatch):
+    # Each fold "trains" by writing a finished run folder: the report is what is under test.
+    def train(run):
+        fake_run(Path(run.paths.output_dir), run.data.fold, 0.6 + 0.1 * run.data.fold)
+
+    monkeypatch.setattr("serlab.cv.train", train)
+    for preset, title in [("experiment=synthetic_crnn", "synthetic_crnn"), ("model=blstm", "blstm on synthetic")]:
+        out = tmp_path / title.replace(" ", "_")
+        cross_validate(compose_train(out, tmp_path / "data", preset, "cv.folds=[0,1]", config_name="cv"))
+        page = (out / "run" / "report.html").read_text()
+        assert re.search(r"<h1>([^<]*)</h1>", page).group(1) == f"Cross-validation: {title}"
+        text = (out / "run" / "report.md").read_text()
+        assert text.startswith(f"# Cross-validation: {title}\n")
+        for report in (page, text):
+            assert "over seeds" not in report and "± 0.000" not in report and "seed ensemble" not in report.lower()
+        assert "0.650 ± 0.071" in page  # the spread over the two folds
+        assert json.loads((out / "run" / "summary.json").read_text())["over_seeds"] is None

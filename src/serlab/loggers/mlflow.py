@@ -1,18 +1,19 @@
-"""An MLflow logger on a local store that needs no server."""
+"""An MLflow logger on a local SQLite store: runs write it without a server, `mlflow server` reads it as is."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from lightning.pytorch.loggers import MLFlowLogger
 
+SQLITE = "sqlite:///"
+
 
 def mlflow_logger(tracking_uri: str, **kwargs) -> MLFlowLogger:
-    """Build an MLFlowLogger; a `file:` store is allowed explicitly, since MLflow 3 refuses it by default.
+    """Build an MLFlowLogger; for a `sqlite:///<path>` store the database's folder is made first.
 
-    The file store needs no database migrations and can be browsed with `mlflow ui
-    --backend-store-uri <uri>`; pass a `sqlite:///...` URI for MLflow's database store instead.
+    SQLite creates the database file but not its folder, and a fresh run root has none yet.
     """
-    if tracking_uri.startswith("file:"):
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    if tracking_uri.startswith(SQLITE):
+        Path(tracking_uri.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
     return MLFlowLogger(tracking_uri=tracking_uri, **kwargs)

@@ -168,7 +168,10 @@ class CVSummary:
             "seeds": self.seeds,
             "classes": self.classes,
             "over_folds": {k: dict(zip(("mean", "std"), self.over_folds(k))) for k in HEADLINE},
-            "over_seeds": {k: dict(zip(("mean", "std"), self.over_seeds(k))) for k in HEADLINE},
+            "over_seeds": (
+                {k: dict(zip(("mean", "std"), self.over_seeds(k))) for k in HEADLINE}
+                if self.has_seed_ensemble else None
+            ),
             "seed_ensemble_over_folds": (
                 {k: dict(zip(("mean", "std"), self.seed_ensemble_over_folds(k))) for k in HEADLINE}
                 if self.has_seed_ensemble else None

@@ -29,40 +29,59 @@ def _pm(pair: tuple[float, float]) -> str:
 
 
 def tables(summary: CVSummary) -> list[Table]:
-    """Headline, per-fold, per-class, per-speaker and per-gender tables."""
+    """Headline, per-fold, per-class, per-speaker and per-gender tables.
+
+    Spreads over seeds and the seed ensemble are shown only when several seeds ran: one seed has neither.
+    """
     pooled = summarize(summary.pooled_confusion)
-    ensemble = summary.has_seed_ensemble
+    several = summary.has_seed_ensemble
     headline = Table(
         "Test metrics",
-        ["metric", "mean ± std over folds", "mean ± std over seeds", "pooled",
-         *(["seed ensemble, mean ± std over folds"] if ensemble else [])],
-        [[k.upper(), _pm(summary.over_folds(k)), _pm(summary.over_seeds(k)), f"{pooled[k]:.3f}",
-          *([_pm(summary.seed_ensemble_over_folds(k))] if ensemble else [])]
+        ["Metric", "Mean ± std over folds", *(["Mean ± std over seeds"] if several else []), "Pooled",
+         *(["Seed ensemble, mean ± std over folds"] if several else [])],
+        [[k.upper(), _pm(summary.over_folds(k)), *([_pm(summary.over_seeds(k))] if several else []), f"{pooled[k]:.3f}",
+          *([_pm(summary.seed_ensemble_over_folds(k))] if several else [])]
          for k in HEADLINE],
     )  # fmt: skip
     per_fold = {k: summary.fold_metric(k) for k in HEADLINE}
     folds = Table(
-        "Per fold (mean over seeds)",
-        ["fold", *(k.upper() for k in HEADLINE)],
+        "Per fold" + (" (mean over seeds)" if several else ""),
+        ["Fold", *(k.upper() for k in HEADLINE)],
         [[str(f), *(f"{per_fold[k][f]:.3f}" for k in HEADLINE)] for f in summary.folds],
     )
-    recall = Table("Per-class recall (pooled)", ["class", "recall"], [[c, f"{r:.3f}"] for c, r in summary.per_class_recall().items()])
-    speakers = Table("Per-speaker UAR (pooled)", ["speaker", "UAR"], [[s, f"{u:.3f}"] for s, u in summary.uar_by("speaker").items()])
+    recall = Table(
+        "Per-class recall (pooled)", ["Class", "Recall"],
+        [[c, f"{r:.3f}"] for c, r in summary.per_class_recall().items()],
+    )
+    speakers = Table(
+        "Per-speaker UAR (pooled)", ["Speaker", "UAR"], [[s, f"{u:.3f}"] for s, u in summary.uar_by("speaker").items()]
+    )
     gap = summary.gender_gap()
     gender = Table(
         "Per-gender UAR (pooled)" + (f", gap {gap:.3f}" if gap is not None else ""),
-        ["gender", "UAR"],
+        ["Gender", "UAR"],
         [[g, f"{u:.3f}"] for g, u in summary.uar_by("gender").items()],
     )
     return [headline, folds, recall, speakers, gender]
 
 
+# Each figure's file stem and the heading it appears under in the report.
+HEADINGS = {
+    "confusion_matrix": "Confusion matrix (pooled)",
+    "per_class_recall": "Per-class recall (pooled)",
+    "per_fold_uar": "UAR per fold",
+    "per_speaker_uar": "UAR per test speaker (pooled)",
+}
+
+
 def figures(summary: CVSummary) -> dict[str, Figure]:
-    """The report's plots, keyed by file stem."""
+    """The report's plots, keyed by file stem (as in HEADINGS); bar charts mark the chance level."""
     chance = 1 / len(summary.classes)
     return {
-        "confusion_matrix": confusion_figure(summary.pooled_confusion, summary.classes, title="pooled over folds"),
-        "per_class_recall": bar_figure(summary.per_class_recall(), "Per-class recall", "recall", chance),
+        "confusion_matrix": confusion_figure(
+            summary.pooled_confusion, summary.classes, title="Pooled over folds and seeds"
+        ),
+        "per_class_recall": bar_figure(summary.per_class_recall(), "Per-class recall", "Recall", chance),
         "per_fold_uar": bar_figure({str(f): u for f, u in summary.fold_metric("uar").items()}, "UAR per fold", "UAR", chance),
         "per_speaker_uar": bar_figure(summary.uar_by("speaker"), "UAR per test speaker", "UAR", chance),
     }
@@ -82,8 +101,9 @@ def markdown(title: str, notes: list[str], tabs: list[Table], images: dict[str, 
         lines += [f"## {table.title}", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
         lines += ["| " + " | ".join(row) + " |" for row in table.rows]
         lines.append("")
-    lines += [f"![{name}]({path})" for name, path in images.items()]
-    return "\n".join(lines) + "\n"
+    for name, path in images.items():
+        lines += [f"## {HEADINGS[name]}", "", f"![{HEADINGS[name]}]({path})", ""]
+    return "\n".join(lines)
 
 
 def html_page(title: str, notes: list[str], tabs: list[Table], images: dict[str, bytes]) -> str:
@@ -101,7 +121,7 @@ def html_page(title: str, notes: list[str], tabs: list[Table], images: dict[str,
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
         parts.append(f"<h2>{esc(table.title)}</h2><table><tr>{head}</tr>{body}</table>")
     for name, data in images.items():
-        parts.append(f"<h2>{esc(name.replace('_', ' '))}</h2><img alt='{esc(name)}' src='data:image/png;base64,"
+        parts.append(f"<h2>{esc(HEADINGS[name])}</h2><img alt='{esc(HEADINGS[name])}' src='data:image/png;base64,"
                      f"{base64.b64encode(data).decode()}'>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -30,15 +30,16 @@ def confusion_figure(cm: torch.Tensor, classes: list[str], title: str = "") -> F
     return fig
 
 
-def bar_figure(values: dict[str, float], title: str, ylabel: str, reference: float | None = None) -> Figure:
-    """One bar per named value in [0, 1], labelled with its value; `reference` draws a dashed line."""
+def bar_figure(values: dict[str, float], title: str, ylabel: str, chance: float | None = None) -> Figure:
+    """One bar per named value in [0, 1], labelled with its value; `chance` draws a dashed, labelled line."""
     fig = Figure(figsize=(1.5 + 0.55 * len(values), 3.6))
     ax = fig.subplots()
     # positions plus tick labels: names such as speaker "03" must not be read as numbers
     bars = ax.bar(range(len(values)), list(values.values()), color="#4c72b0", tick_label=list(values))
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    if reference is not None:
-        ax.axhline(reference, color="black", linestyle="--", linewidth=1)
+    if chance is not None:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance level ({chance:.2f})")
+        ax.legend(loc="best", fontsize=8)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
