@@ -14,7 +14,8 @@ from serlab.data.datamodule import SERDataModule
 from serlab.data.dataset import Example
 from serlab.data.splits import SpeakerFolds
 from serlab.errors import UserError
-from tests.conftest import TINY, write_tone
+from serlab.train import train
+from tests.conftest import TINY, compose_train, write_tone
 
 
 def _datamodule(data_dir, label_map=None, fold=0):
@@ -167,3 +168,13 @@ def test_a_class_held_only_by_evaluation_speakers_is_an_error(tmp_path):
     dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad", "angry": "angry"}, SpeakerFolds(3, 1))
     with pytest.raises(EmptyClassError, match=r"class 'angry' \(1 in the corpus, none of training speakers\)"):
         dm.setup("fit")
+
+
+def test_a_run_with_a_missing_test_file_stops_before_the_first_epoch(tmp_path, data_dir):
+    _three_speakers(tmp_path / "corpus", ["gone.wav,sad,s1"])
+    cfg = compose_train(tmp_path, data_dir, "data=manifest", f"data.path={tmp_path / 'corpus' / 'list.csv'}",
+                        "data.label_map={happy: happy, sad: sad}", "data/split=speaker_folds", "data.split.n_folds=3",
+                        "data.batch_size=2", "debug=limit", "trainer.max_epochs=1")  # fmt: skip
+    with pytest.raises(UnusableFilesError, match=r"gone\.wav: file not found"):
+        train(cfg)
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
