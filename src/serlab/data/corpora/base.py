@@ -9,6 +9,7 @@ from typing import Protocol
 
 import soundfile as sf
 
+from serlab.data.checks import CorpusError
 from serlab.data.manifest import Utterance
 from serlab.errors import UserError
 
@@ -76,7 +77,9 @@ class ReleaseCorpus:
         if left_out:
             log.info("data=%s: the corpus options leave out %d utterance(s)", self.name, left_out)
         if not rows and left_out:
-            raise ValueError(f"data={self.name}: the corpus options leave out all {left_out} utterances under {self.root}")
+            raise CorpusError(
+                f"data={self.name}: the corpus options leave out all {left_out} utterances under {self.root}"
+            )
         if not rows:
             found = f"none of {len(files)} audio file(s) follow the layout" if files else self.inner_folder()
             raise CorpusLayoutError(self.root, self.name, self.layout, found or "no audio files found")
