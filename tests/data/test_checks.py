@@ -33,7 +33,7 @@ def test_unusable_files_are_one_line_naming_the_count_and_the_first_few():
 
 def test_classes_without_training_utterances_name_the_dropped_labels_with_counts():
     train = [Utterance(id="a", path=Path("a.wav"), label="sad", speaker="s")]
-    dropped = r"class 'happy'; it dropped the corpus labels 'Happy' \(12\), 'Sad ' \(2\)"
+    dropped = r"class 'happy'; the map dropped the corpus labels 'Happy' \(12\), 'Sad ' \(2\)"
     with pytest.raises(EmptyClassError, match=dropped):
         check_classes(["happy", "sad"], train, Counter(sad=1), Counter({"Happy": 12, "Sad ": 2}))
     check_classes(["sad"], train, Counter(sad=1), Counter({"Happy": 12}))

@@ -157,7 +157,7 @@ def test_a_misspelt_label_that_leaves_a_class_without_training_utterances_is_an_
     corpus = _three_speakers(tmp_path, labels=("Happy", "sad"))
     dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad"}, SpeakerFolds(3, 1))
     with pytest.raises(EmptyClassError, match=r"data.label_map: no training utterances for class 'happy'; "
-                       r"it dropped the corpus labels 'Happy' \(3\)") as err:  # fmt: skip
+                       r"the map dropped the corpus labels 'Happy' \(3\)") as err:  # fmt: skip
         dm.setup("fit")
     assert isinstance(err.value, UserError)
 

@@ -62,8 +62,8 @@ def check_classes(classes: list[str], train: list[Utterance], corpus: Counter, d
     held = ", ".join(f"{c!r} ({corpus[c]} in the corpus, none of training speakers)" if corpus[c] else repr(c)
                      for c in empty)  # fmt: skip
     labels = ", ".join(f"{label!r} ({n})" for label, n in dropped.most_common())
-    cause = f"it dropped the corpus labels {labels}" if dropped else "it dropped no corpus labels"
+    cause = f"the map dropped the corpus labels {labels}" if dropped else "the map dropped no corpus labels"
     raise EmptyClassError(
-        f"data.label_map: no training utterances for class {held}; {cause}: map the right labels to "
-        "each class (labels are case-sensitive) or remove the class"
+        f"data.label_map: no training utterances for class{'es' if len(empty) > 1 else ''} {held}; {cause}: "
+        "map the corpus's labels (case-sensitive) to every class, or remove the class from the map"
     )
