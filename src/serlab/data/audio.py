@@ -130,7 +130,7 @@ def check_file(path: Path) -> None:
         raise AudioError(path, "no samples (empty audio)")
     if data is not None and data[1] > size - data[0]:
         promised = info.duration * data[1] / (size - data[0])
-        if (promised - info.duration) * info.samplerate >= 1:
+        if (promised - info.duration) * info.samplerate >= 1:  # a cut inside the last frame loses no sample
             raise AudioError(path, truncation(info.duration, promised))
 
 
