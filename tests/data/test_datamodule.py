@@ -6,13 +6,16 @@ import soundfile as sf
 import torch
 
 from serlab.data.audio import AudioError
+from serlab.data.checks import EmptyClassError, UnusableFilesError
 from serlab.data.collate import pad_collate
 from serlab.data.corpora.table import ManifestCorpus
 from serlab.data.corpora.synthetic import SyntheticCorpus
 from serlab.data.datamodule import SERDataModule
 from serlab.data.dataset import Example
 from serlab.data.splits import SpeakerFolds
-from tests.conftest import TINY, write_tone
+from serlab.errors import UserError
+from serlab.train import train
+from tests.conftest import TINY, compose_train, write_tone
 
 
 def _datamodule(data_dir, label_map=None, fold=0):
@@ -94,3 +97,84 @@ def test_training_crops_at_random_and_evaluation_keeps_full_length(tmp_path):
     assert len(crops) > len(train)  # the crop start varies between draws
     assert sorted(len(dm.datasets["test"][i].waveform) for i in range(2)) == [16000, 32000]
     assert any((tmp_path / "cache").rglob("*.npy"))
+
+
+def _three_speakers(tmp_path, extra_lines=(), labels=("happy", "sad")):
+    """A manifest of three speakers with one tone per label each (SpeakerFolds(3, 1): one speaker per side)."""
+    lines = []
+    for speaker in ("s1", "s2", "s3"):
+        for label in labels:
+            write_tone(tmp_path / f"{speaker}_{label}.wav")
+            lines.append(f"{speaker}_{label}.wav,{label},{speaker}")
+    (tmp_path / "list.csv").write_text("path,label,speaker\n" + "\n".join([*lines, *extra_lines]) + "\n")
+    return ManifestCorpus(tmp_path / "list.csv")
+
+
+def _truncated(path):
+    write_tone(path, seconds=1.9)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - round(1.27 * 16000) * 2])
+
+
+def test_a_missing_file_of_any_split_stops_the_run_before_fitting(tmp_path):
+    corpus = _three_speakers(tmp_path, ["gone.wav,sad,s1"])
+    dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad"}, SpeakerFolds(3, 1))
+    with pytest.raises(UnusableFilesError, match=r"gone\.wav: file not found \(set data\.on_bad_file=skip") as err:
+        dm.setup("fit")  # what Lightning calls before the first epoch; s1 is the test speaker
+    assert isinstance(err.value, UserError) and not dm.datasets
+
+
+def test_several_unusable_files_are_counted_and_the_first_few_named(tmp_path):
+    corpus = _three_speakers(tmp_path, ["gone.wav,sad,s3", "empty.wav,happy,s1", "cut.wav,sad,s2", "lost.wav,sad,s2"])
+    (tmp_path / "empty.wav").write_bytes(b"")
+    _truncated(tmp_path / "cut.wav")
+    dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad"}, SpeakerFolds(3, 1))
+    with pytest.raises(UnusableFilesError) as err:
+        dm.n_folds()
+    message = str(err.value)
+    assert "4 unusable files in all" in message and "\n" not in message
+    assert "gone.wav: file not found" in message and r"empty.wav: empty (0 bytes)" in message
+    assert "cut.wav: truncated: decoded 0.63 s of a header that promises 1.90 s" in message
+
+
+def test_skipped_unusable_files_of_every_split_are_counted_listed_and_warned_before_fitting(tmp_path, caplog):
+    corpus = _three_speakers(tmp_path, ["gone.wav,sad,s3", "empty.wav,happy,s1", "cut.wav,sad,s2"])
+    (tmp_path / "empty.wav").write_bytes(b"")
+    _truncated(tmp_path / "cut.wav")
+    dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad"}, SpeakerFolds(3, 1), on_bad_file="skip")
+    dm.setup("fit")
+    reasons = {Path(s.path).name: s.reason for s in dm.skipped()}
+    assert reasons == {
+        "gone.wav": "file not found",
+        "empty.wav": "empty (0 bytes)",
+        "cut.wav": "truncated: decoded 0.63 s of a header that promises 1.90 s",
+    }
+    assert dm.split_summary()["skipped_files"] == 3 and len(dm.rows) == 6
+    assert "skipped 3 unusable file(s)" in caplog.text
+
+
+def test_a_misspelt_label_that_leaves_a_class_without_training_utterances_is_an_error(tmp_path):
+    corpus = _three_speakers(tmp_path, labels=("Happy", "sad"))
+    dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad"}, SpeakerFolds(3, 1))
+    with pytest.raises(EmptyClassError, match=r"data.label_map: no training utterances for class 'happy'; "
+                       r"the map dropped the corpus labels 'Happy' \(3\)") as err:  # fmt: skip
+        dm.setup("fit")
+    assert isinstance(err.value, UserError)
+
+
+def test_a_class_held_only_by_evaluation_speakers_is_an_error(tmp_path):
+    corpus = _three_speakers(tmp_path, ["extra.wav,angry,s1"])  # s1 is the test speaker of fold 0
+    write_tone(tmp_path / "extra.wav")
+    dm = SERDataModule(corpus, {"happy": "happy", "sad": "sad", "angry": "angry"}, SpeakerFolds(3, 1))
+    with pytest.raises(EmptyClassError, match=r"class 'angry' \(1 in the corpus, none of training speakers\)"):
+        dm.setup("fit")
+
+
+def test_a_run_with_a_missing_test_file_stops_before_the_first_epoch(tmp_path, data_dir):
+    _three_speakers(tmp_path / "corpus", ["gone.wav,sad,s1"])
+    cfg = compose_train(tmp_path, data_dir, "data=manifest", f"data.path={tmp_path / 'corpus' / 'list.csv'}",
+                        "data.label_map={happy: happy, sad: sad}", "data/split=speaker_folds", "data.split.n_folds=3",
+                        "data.batch_size=2", "debug=limit", "trainer.max_epochs=1")  # fmt: skip
+    with pytest.raises(UnusableFilesError, match=r"gone\.wav: file not found"):
+        train(cfg)
+    assert not list((tmp_path / "run").rglob("*.ckpt"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -11,6 +12,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from serlab.errors import UserError
+
 LOUDNESS = ("none", "peak", "rms")
 # Float files may go beyond full scale, but a million times over is damaged or mis-scaled data,
 # not a recording (and its power spectra approach the float32 range).
@@ -18,9 +21,16 @@ MAX_PEAK_DB = 120.0
 # Exact resampling between rates without a large common divisor (44101 -> 16000 Hz) needs a kernel
 # of about rate x target taps; the nearest ratio with terms up to this bound is off by < 0.1 %.
 MAX_RATIO_TERM = 1000
+# Chunked containers whose header states the byte length of the samples: magic -> (byte order, data chunk id).
+# libsndfile quietly shortens such a file's frame count to what the file holds, so the header is read here.
+SIZED_CONTAINERS = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (">", b"SSND")}
+# Writers that cannot seek back (pipes, recorders) leave these sizes, meaning "until the end of the file".
+UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+# Real headers have a handful of chunks before the data; the walk stops here on damaged ones.
+MAX_CHUNKS = 64
 
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """An audio file that cannot be used, with its path and the reason."""
 
     def __init__(self, path: Path, reason: str) -> None:
@@ -72,15 +82,68 @@ def read_frames(f: sf.SoundFile, block_samples: int = 1 << 20) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def declared_data(path: Path) -> tuple[int, int] | None:
+    """(offset, byte length) of the samples as a WAV or AIFF header states them; None for other containers,
+    for a length left unknown, or when the header has no data chunk where its chunk sizes lead."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in SIZED_CONTAINERS:
+            return None
+        order, data_id = SIZED_CONTAINERS[head[:4]]
+        offset = 12
+        for _ in range(MAX_CHUNKS):
+            f.seek(offset)
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, length = struct.unpack(f"{order}4sI", chunk)
+            if name == data_id:
+                return (offset + 8, length) if length not in UNKNOWN_SIZES else None
+            offset += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None
+
+
+def truncation(seconds: float, promised: float) -> str:
+    """The reason given for a file that holds less audio than its header promises."""
+    return f"truncated: decoded {seconds:.2f} s of a header that promises {promised:.2f} s"
+
+
+def check_file(path: Path) -> None:
+    """Refuse a missing, empty, unreadable or truncated file with an AudioError; reads only the file's
+    size and header, so a whole corpus is checked before training at a small cost."""
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise AudioError(path, "file not found") from None
+    except OSError as err:
+        raise AudioError(path, f"cannot be read ({err.strerror})") from err
+    if not Path(path).is_file():
+        raise AudioError(path, "not a file")
+    if size == 0:
+        raise AudioError(path, "empty (0 bytes)")
+    try:
+        info = sf.info(str(path))
+        data = declared_data(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+    if info.frames == 0:
+        raise AudioError(path, "no samples (empty audio)")
+    if data is not None and data[1] > size - data[0]:
+        promised = info.duration * data[1] / (size - data[0])
+        if (promised - info.duration) * info.samplerate >= 1:  # a cut inside the last frame loses no sample
+            raise AudioError(path, truncation(info.duration, promised))
+
+
 def decode(path: Path, sample_rate: int) -> torch.Tensor:
     """Decode any container libsndfile reads (by content, not by extension), down-mix, resample."""
-    if not Path(path).is_file():
-        raise AudioError(path, "file not found")
+    check_file(path)
     try:
         with sf.SoundFile(str(path)) as f:
-            rate, data = f.samplerate, read_frames(f)
+            rate, promised, data = f.samplerate, f.frames, read_frames(f)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
+    if 0 < data.shape[0] < promised:
+        raise AudioError(path, truncation(data.shape[0] / rate, promised / rate))
     if data.shape[0] == 0:
         raise AudioError(path, "no samples (empty audio)")
     if not np.isfinite(data).all():

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from serlab.data.audio import AudioSettings
 from serlab.data.cache import AudioCache
+from serlab.data.checks import CorpusError, EmptyClassError, UnusableFilesError, check_classes, file_problems
 from serlab.data.collate import Batch, pad_collate
 from serlab.data.corpora.base import Corpus
 from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
@@ -83,6 +84,8 @@ class SERDataModule(L.LightningDataModule):
         }
         self.rows: list[Utterance] = []
         self.dropped: Counter = Counter()
+        # files found unusable when the corpus was scanned (data.on_bad_file=skip)
+        self.scan_skipped: list[Skipped] = []
         self.speaker_split: SpeakerSplit | None = None
         self.datasets: dict[str, AudioDataset] = {}
 
@@ -120,6 +123,9 @@ class SERDataModule(L.LightningDataModule):
                     corpora=self.corpora,
                 )
                 dataset = self.datasets[side]
+                if side == "train":
+                    # files skipped at decoding may leave a class without training utterances
+                    check_classes(self.classes, dataset.rows, Counter(r.label for r in self.rows), self.dropped)
                 if self.perturb is not None and side == "train":
                     dataset.add_versions(lambda wave: self.perturb(wave, self.sample_rate))
                     log.info("speed perturbation: %d training utterances at speeds 1 and %s, one drawn per epoch",
@@ -136,17 +142,30 @@ class SERDataModule(L.LightningDataModule):
         if not self.rows:
             scanned = self.corpus.scan()
             if not scanned:
-                raise ValueError(f"data.corpus ({self.corpus.name}): the corpus has no utterances")
-            self.rows, self.dropped = self.label_map.apply(scanned)
+                raise CorpusError(f"data.corpus ({self.corpus.name}): the corpus has no utterances")
+            labelled, self.dropped = self.label_map.apply(scanned)
             if self.dropped:
                 log.warning(
                     "label map dropped %d utterance(s) with unmapped labels: %s",
                     sum(self.dropped.values()),
                     dict(self.dropped),
                 )
-            if not self.rows:
-                raise ValueError(f"data.label_map maps none of the corpus labels {sorted(self.dropped)}")
+            if not labelled:
+                raise EmptyClassError(f"data.label_map maps none of the corpus labels {sorted(self.dropped)}")
+            self.rows = self._usable(labelled)
         return self.rows
+
+    def _usable(self, rows: list[Utterance]) -> list[Utterance]:
+        """The rows whose files exist and have a sound header; the others stop the run before any training
+        or, with data.on_bad_file=skip, are left out, counted and listed."""
+        problems = file_problems(rows)
+        if problems and (self.on_bad_file == "error" or len(problems) == len(rows)):
+            raise UnusableFilesError(list(problems.values()))
+        self.scan_skipped = [Skipped(r.id, str(r.path), problems[r.id].reason) for r in rows if r.id in problems]
+        if self.scan_skipped:
+            log.warning("skipped %d unusable file(s) found when scanning the corpus, e.g. %s",
+                        len(self.scan_skipped), self.scan_skipped[0])  # fmt: skip
+        return [r for r in rows if r.id not in problems]
 
     def _assign_splits(self) -> None:
         self._labelled_rows()
@@ -155,6 +174,8 @@ class SERDataModule(L.LightningDataModule):
         except ValueError as err:
             caveat = getattr(self.corpus, "caveat", "")
             raise type(err)(f"{err}. {caveat}" if caveat else str(err)) from err
+        train = [r for r in self.rows if r.speaker in self.speaker_split.train]
+        check_classes(self.classes, train, Counter(r.label for r in self.rows), self.dropped)
         log.info(
             "fold %d: train speakers %s | val %s | test %s",
             self.fold,
@@ -195,8 +216,8 @@ class SERDataModule(L.LightningDataModule):
         }
 
     def skipped(self) -> list[Skipped]:
-        """Files left out as unusable, over every split loaded so far."""
-        return [s for data in self.datasets.values() for s in data.skipped]
+        """Files left out as unusable: when the corpus was scanned, and when each split loaded so far was decoded."""
+        return self.scan_skipped + [s for data in self.datasets.values() for s in data.skipped]
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from serlab.errors import UserError
+
 
 @dataclass(frozen=True)
 class Utterance:
@@ -28,6 +30,10 @@ MANIFEST_COLUMNS = tuple(f.name for f in fields(Utterance) if f.name != "extra")
 REQUIRED_COLUMNS = ("path", "label", "speaker")
 
 
+class ManifestError(UserError, ValueError):
+    """A manifest file that is missing or cannot be read as path,label,speaker rows."""
+
+
 def write_manifest(rows: list[Utterance], path: Path, relative_to: Path | None = None) -> None:
     """Write rows as CSV (extra columns after the standard ones); paths relative to `relative_to`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,12 +53,12 @@ def row_from_record(record: dict[str, str], base: Path, where: str) -> Utterance
     """One manifest row from a CSV record; a relative path resolves against `base`."""
     empty = [c for c in REQUIRED_COLUMNS if not (record.get(c) or "").strip()]
     if empty:
-        raise ValueError(f"{where}: empty {', '.join(empty)}")
+        raise ManifestError(f"{where}: empty {', '.join(empty)}")
     audio = Path(record["path"].strip())
     try:
         duration = float(record.get("duration") or 0.0)
     except ValueError as err:
-        raise ValueError(f"{where}: duration {record['duration']!r} is not a number") from err
+        raise ManifestError(f"{where}: duration {record['duration']!r} is not a number") from err
     known = set(MANIFEST_COLUMNS)
     return Utterance(
         id=(record.get("id") or "").strip() or audio.with_suffix("").as_posix(),
@@ -72,7 +78,7 @@ def read_manifest(path: Path, delimiter: str | None = None) -> list[Utterance]:
     """Read a CSV/TSV manifest with at least path, label, speaker; other columns go to `extra`."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: manifest not found")
+        raise ManifestError(f"{path}: manifest not found")
     with open(path, newline="", encoding="utf-8-sig") as f:
         text = f.read()
     if delimiter is None:
@@ -82,9 +88,9 @@ def read_manifest(path: Path, delimiter: str | None = None) -> list[Utterance]:
     reader.fieldnames = header
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise ValueError(f"{path}: manifest lacks the column(s) {missing}; it has {header}")
+        raise ManifestError(f"{path}: manifest lacks the column(s) {missing}; it has {header}")
     rows = [row_from_record(record, path.parent, f"{path} line {n}") for n, record in enumerate(reader, start=2)]
     twice = sorted(i for i, n in Counter(r.id for r in rows).items() if n > 1)[:5]
     if twice:
-        raise ValueError(f"{path}: utterance ids must be unique; repeated: {twice}")
+        raise ManifestError(f"{path}: utterance ids must be unique; repeated: {twice}")
     return rows

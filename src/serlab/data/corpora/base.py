@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 import soundfile as sf
 
+from serlab.data.checks import CorpusError
 from serlab.data.manifest import Utterance
+from serlab.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ class Corpus(Protocol):
         """Return one manifest row per usable utterance."""
 
 
-class CorpusLayoutError(FileNotFoundError):
+class CorpusLayoutError(UserError, FileNotFoundError):
     """A root folder that does not hold the corpus in its release layout."""
 
     def __init__(self, root: Path, corpus: str, layout: str, found: str) -> None:
@@ -74,11 +77,33 @@ class ReleaseCorpus:
         if left_out:
             log.info("data=%s: the corpus options leave out %d utterance(s)", self.name, left_out)
         if not rows and left_out:
-            raise ValueError(f"data={self.name}: the corpus options leave out all {left_out} utterances under {self.root}")
+            raise CorpusError(
+                f"data={self.name}: the corpus options leave out all {left_out} utterances under {self.root}"
+            )
         if not rows:
-            found = f"none of {len(files)} audio file(s) follow the layout" if files else "no audio files found"
-            raise CorpusLayoutError(self.root, self.name, self.layout, found)
+            found = f"none of {len(files)} audio file(s) follow the layout" if files else self.inner_folder()
+            raise CorpusLayoutError(self.root, self.name, self.layout, found or "no audio files found")
         return rows
+
+    def inner_folder(self) -> str:
+        """What to do when root is a folder inside the release (its `wav/`) rather than the release root,
+        judged by the leading folders of `pattern`; empty when root is no such folder."""
+        parts = PurePosixPath(self.pattern).parts
+        root = self.root.absolute()
+        for up in range(1, min(len(parts), len(root.parts))):
+            inner = root.parts[-up:]
+            if not all(fnmatchcase(name, part) for name, part in zip(inner, parts[:up])):
+                continue
+            found = sum(1 for _ in root.glob("/".join(parts[up:])))
+            if found:
+                where = "directly under" if len(parts) - up == 1 else "inside"
+                release = "its parent" if up == 1 else f"the folder {up} levels up,"
+                files = f"{found} {PurePosixPath(parts[-1]).suffix} files"
+                return (
+                    f"data.root is the release's {'/'.join(inner)}/ folder, not its root: found {files} {where} "
+                    f"data.root; point data.root at {release} {root.parents[up - 1]}"
+                )
+        return ""
 
     def read_metadata(self) -> None:
         """Read the release's side files (labels, demographics) that `parse` looks up; none by default."""

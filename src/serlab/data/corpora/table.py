@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from serlab.data.corpora.base import audio_duration
-from serlab.data.manifest import Utterance, read_manifest
+from serlab.data.manifest import ManifestError, Utterance, read_manifest
 
 
 class ManifestCorpus:
@@ -21,13 +21,13 @@ class ManifestCorpus:
     def prepare(self) -> None:
         """Check that the manifest file exists."""
         if not self.path.is_file():
-            raise FileNotFoundError(f"data.corpus.path: manifest {self.path} not found (a CSV/TSV with path,label,speaker)")
+            raise ManifestError(f"data.corpus.path: manifest {self.path} not found (a CSV/TSV with path,label,speaker)")
 
     def scan(self) -> list[Utterance]:
         """The manifest's rows; a missing duration is read from the audio header."""
         self.prepare()
         rows = read_manifest(self.path, self.delimiter)
         if not rows:
-            raise ValueError(f"{self.path}: the manifest has a header but no rows")
+            raise ManifestError(f"{self.path}: the manifest has a header but no rows")
         return [replace(r, duration=r.duration or audio_duration(r.path), corpus=r.corpus or self.name) for r in rows]
 
