@@ -18,10 +18,6 @@ class EpochLines(ProgressBar):
         super().__init__()
         self._enabled = True
 
-    @property
-    def is_enabled(self) -> bool:
-        return self._enabled
-
     def disable(self) -> None:
         self._enabled = False
 
