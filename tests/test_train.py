@@ -134,8 +134,10 @@ def test_a_killed_run_resumed_in_its_folder_keeps_every_epochs_logs_and_tracked_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    args = [*cli_overrides(tmp_path, data_dir), "debug=limit", "logger=many", "trainer.log_every_n_steps=1", f"hydra.run.dir={run}"]
-    kill = "+callbacks.kill={_target_:tests.training.faults.SignalAt,epoch:1,batch:2,signum:9}"  # kill -9 in epoch 1 of 0..2
+    args = [*cli_overrides(tmp_path, data_dir), "debug=limit", "logger=many", "trainer.log_every_n_steps=1"]
+    args.append(f"hydra.run.dir={run}")
+    # kill -9 in epoch 1 of 0..2, then resume as users do: the same command with ckpt_path=last
+    kill = "+callbacks.kill={_target_:tests.training.faults.SignalAt,epoch:1,batch:2,signum:9}"
     run_cli("serlab.train", *args, kill, cwd=tmp_path, expect=-9)
     run_cli("serlab.train", *args, "ckpt_path=last", cwd=tmp_path)
 
@@ -157,7 +159,8 @@ def test_a_killed_run_resumed_in_its_folder_keeps_every_epochs_logs_and_tracked_
     assert tracked.info.run_id == (run / "mlflow_run_id").read_text().strip()
     assert len(client.get_metric_history(tracked.info.run_id, "val/uar")) == 3
 
-    assert f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}" in (run / "train.log").read_text()
+    resumed_from = run / "checkpoints" / "last.ckpt"
+    assert f"Restoring states from the checkpoint path at {resumed_from}" in (run / "train.log").read_text()
 
 
 @pytest.mark.slow
