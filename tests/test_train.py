@@ -126,3 +126,56 @@ def test_reported_val_metrics_are_the_tested_checkpoints_not_the_last_epochs(tmp
     recorded = json.loads((run / "metrics.json").read_text())["metrics"]
     assert recorded["val/uar"] == metrics["val/uar"] == pytest.approx(kept, abs=1e-7)
     assert f"val/uar={kept:.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumed_in_its_folder_keeps_every_epochs_logs_and_tracked_runs(tmp_path, data_dir, monkeypatch):
+    from mlflow import MlflowClient
+    from omegaconf import OmegaConf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    args = [*cli_overrides(tmp_path, data_dir), "debug=limit", "logger=many", "trainer.log_every_n_steps=1"]
+    args.append(f"hydra.run.dir={run}")
+    # kill -9 in epoch 1 of 0..2, then resume as users do: the same command with ckpt_path=last
+    kill = "+callbacks.kill={_target_:tests.training.faults.SignalAt,epoch:1,batch:2,signum:9}"
+    run_cli("serlab.train", *args, kill, cwd=tmp_path, expect=-9)
+    run_cli("serlab.train", *args, "ckpt_path=last", cwd=tmp_path)
+
+    # 3 epochs of 3 batches: every step and every epoch's validation once, the killed attempt's included
+    rows = _read_csv(run / "csv" / "metrics.csv")
+    assert [int(r["step"]) for r in rows if r.get("train/loss_step")] == list(range(9))
+    assert [int(r["epoch"]) for r in rows if r.get("val/uar")] == [0, 1, 2]
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss_step")] == list(range(9))
+    assert len(events.Scalars("val/uar")) == 3
+
+    # wandb and MLflow: the resumed attempt continued the run the first one started
+    wandb_id = (run / "wandb" / "run_id").read_text().strip()
+    assert [p.name.rsplit("-", 1)[1] for p in (run / "wandb").glob("offline-run-*")] == [wandb_id, wandb_id]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(OmegaConf.load(run / ".hydra" / "config.yaml").logger.mlflow.tracking_uri)
+    (tracked,) = client.search_runs([client.get_experiment_by_name("debug").experiment_id])
+    assert tracked.info.run_id == (run / "mlflow_run_id").read_text().strip()
+    assert len(client.get_metric_history(tracked.info.run_id, "val/uar")) == 3
+
+    resumed_from = run / "checkpoints" / "last.ckpt"
+    assert f"Restoring states from the checkpoint path at {resumed_from}" in (run / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_the_run_log_keeps_the_runs_messages_without_noise_or_progress_bars(tmp_path, data_dir):
+    proc = run_cli(
+        "serlab.train", *cli_overrides(tmp_path, data_dir), "debug=limit", "trainer.max_epochs=2", "logger=wandb",
+        cwd=tmp_path, env={"WANDB_SILENT": "false"},
+    )  # fmt: skip
+    (run,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
+    log = (run / "train.log").read_text()
+    assert "model summary:" in log and "`Trainer.fit` stopped: `max_epochs=2` reached." in log  # Lightning's messages
+    assert "smaller than the logging interval" in log  # a Lightning warning
+    assert len([line for line in log.splitlines() if "epoch 0: " in line]) == 1  # one line per epoch off a terminal
+    assert len([line for line in log.splitlines() if "epoch 1: " in line]) == 1
+    output = proc.stdout + proc.stderr
+    for noise in ("litlogger", "Total FLOPs", "anonymous setting", "Trainer already configured", "it/s", "v_num"):
+        assert noise not in output

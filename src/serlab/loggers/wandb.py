@@ -6,9 +6,12 @@ import logging
 import netrc
 import os
 import socket
+import uuid
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
+
+from serlab.loggers.run_ids import keep_run_id, resumed_run_id
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +46,21 @@ def resolve_mode(requested: str | None, timeout: float = 2.0) -> str:
     return "offline"
 
 
-def wandb_logger(save_dir: str, mode: str | None = None, server_timeout: float = 2.0, **kwargs) -> WandbLogger:
-    """Build a WandbLogger, falling back to offline mode with a hint on how to sync later."""
+def wandb_logger(
+    save_dir: str,
+    id_file: str,
+    resume_from: str | None = None,
+    mode: str | None = None,
+    server_timeout: float = 2.0,
+    **kwargs,
+) -> WandbLogger:
+    """Build a WandbLogger, falling back to offline mode with a hint on how to sync later.
+
+    The run id is kept in `id_file`; a run resuming from a checkpoint (`resume_from`) continues that wandb run.
+    """
     os.makedirs(save_dir, exist_ok=True)
+    run_id = resumed_run_id(id_file, resume_from) or uuid.uuid4().hex[:8]
+    keep_run_id(id_file, run_id)
     chosen = resolve_mode(mode, server_timeout)
     if chosen == "offline":
         log.warning(
@@ -54,4 +69,7 @@ def wandb_logger(save_dir: str, mode: str | None = None, server_timeout: float =
             save_dir,
             save_dir,
         )
-    return WandbLogger(save_dir=save_dir, mode=chosen, **kwargs)
+    logger = WandbLogger(save_dir=save_dir, mode=chosen, id=run_id, **kwargs)
+    # Lightning always passes `anonymous`, which wandb now ignores with a warning on every run
+    logger._wandb_init.pop("anonymous")
+    return logger
