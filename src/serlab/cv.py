@@ -6,13 +6,12 @@ import copy
 import logging
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
+from serlab.errors import UserError
 from serlab.loggers.images import log_figure
 from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
@@ -57,7 +56,7 @@ def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
     saved = OmegaConf.to_container(OmegaConf.load(saved_path))
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
-        raise ValueError(
+        raise UserError(
             f"{cv_dir} holds a CV of another configuration (differs in: {', '.join(changed)}); "
             "continue it with the same overrides, or start a new folder"
         )
@@ -165,13 +164,14 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="cv")
 def main(cfg: DictConfig) -> float:
-    """Console entry point; returns the mean test UAR over folds."""
+    """The task of serlab-cv (serlab.cli.cv); returns the mean test UAR over folds."""
     if cfg.get("print_config"):
         print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")
     return cross_validate(cfg).over_folds("uar")[0]
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import cv as command
+
+    command()

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from serlab.configs import CONFIG_DIR
+from serlab.config_check import ConfigError
 from serlab.records import report, write_csv, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 from serlab.training.figures import bar_figure
@@ -23,11 +22,11 @@ log = logging.getLogger(__name__)
 def load_run(ckpt_path: Path) -> tuple[dict, DictConfig, list[str]]:
     """Read a serlab checkpoint: its state, the run's composed config and its class order."""
     if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path: no checkpoint at {ckpt_path}")
+        raise ConfigError(f"ckpt_path: no checkpoint at {ckpt_path}; give the path of a .ckpt file in a run folder")
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     saved = state.get("serlab")
     if not saved or not saved.get("config"):
-        raise ValueError(f"ckpt_path: {ckpt_path} was not written by serlab-train (no 'serlab' record inside)")
+        raise ConfigError(f"ckpt_path: {ckpt_path} was not written by serlab-train (no 'serlab' record inside)")
     return state, OmegaConf.create(saved["config"]), list(saved["classes"])
 
 
@@ -41,11 +40,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_config(run_cfg)
     datamodule = build_datamodule(run_cfg)
     if datamodule.classes != classes:
-        raise ValueError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
+        raise ConfigError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
     module = build_module(run_cfg, classes)
     module.load_state_dict(state["state_dict"])
     if cfg.get("robustness") and getattr(module.model, "reads_functionals", False):
-        raise ValueError("robustness.*: the openSMILE functionals of model=fusion come from the clean files, so degrading only the waveform would overstate its robustness")
+        raise ConfigError("robustness.*: the openSMILE functionals of model=fusion come from the clean files, so degrading only the waveform would overstate its robustness")
     trainer = instantiate(cfg.trainer, logger=instantiate_each(cfg.get("logger")) or False, callbacks=[])
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -81,11 +80,12 @@ def write_robustness(rows: list[dict[str, Any]], n_classes: int, output_dir: Pat
         print(f"{r['condition']:<20} {r['uar']:>6.3f} {r['war']:>6.3f} {r['f1']:>6.3f}")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+    """The task of serlab-eval (serlab.cli.evaluate)."""
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import evaluate as command
+
+    command()

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import hydra
 import onnxruntime as ort
 import torch
 from hydra.utils import instantiate
@@ -25,8 +24,8 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
 
+from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
 from serlab.inference import load_recognizer
 from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
@@ -205,7 +204,7 @@ def export(cfg: DictConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     recognizer = load_recognizer(Path(cfg.ckpt_path).expanduser().resolve())
     if recognizer.loss.frame_level:
-        raise ValueError(
+        raise ConfigError(
             f"ckpt_path: the run's loss ({type(recognizer.loss).__name__}) decodes frame scores step by step, "
             "which cannot be exported; export runs trained with an utterance-level loss (ce, multitask)"
         )
@@ -248,11 +247,12 @@ def export(cfg: DictConfig) -> dict:
     return record
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+    """The task of serlab-export (serlab.cli.export)."""
     export(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import export as command
+
+    command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -13,7 +12,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -65,13 +63,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point; returns the optimized metric for Hydra sweepers."""
+    """The task of serlab-train (serlab.cli.train); returns the optimized metric for Hydra sweepers."""
     metrics = train(cfg)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import train as command
+
+    command()
