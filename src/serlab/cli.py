@@ -16,6 +16,7 @@ import hydra
 from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from hydra.utils import get_method
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from serlab.configs import CONFIG_DIR
 from serlab.errors import UserError
@@ -24,6 +25,8 @@ T = TypeVar("T")
 
 # Set to 1, the full traceback of every error is shown, user errors included.
 FULL_ERROR = "HYDRA_FULL_ERROR"
+# Where a command keeps the user's own HYDRA_FULL_ERROR while it sets that to 1 for Hydra.
+USER_FULL_ERROR = "SERLAB_USER_HYDRA_FULL_ERROR"
 # The exit status of a command stopped by a user's mistake (as for a bad argument to any command line tool).
 USER_ERROR_STATUS = 2
 
@@ -46,35 +49,45 @@ def user_message(err: BaseException) -> str | None:
         err = err.__cause__  # a constructor refused a config value
     if isinstance(err, UserError):
         return str(err)
+    if isinstance(err, MissingMandatoryValue):
+        return f"{err.full_key}: has no value (???); set it on the command line, e.g. {err.full_key}=..."
     if isinstance(err, (ConfigCompositionException, OverrideParseException)):
         return one_line(str(err))  # a command-line override Hydra cannot apply, e.g. an unknown option
     return None
 
 
-def reporting_user_errors(command: Callable[..., T]) -> Callable[..., T]:
-    """`command`, ending with `error: <message>` on stderr and status 2 on a user's mistake.
+def full_errors_asked() -> bool:
+    """Whether the user set HYDRA_FULL_ERROR=1, for every error to show its traceback."""
+    return os.environ.get(USER_FULL_ERROR, os.environ.get(FULL_ERROR, "")) == "1"
 
-    With HYDRA_FULL_ERROR=1 every error shows its traceback, for debugging.
-    """
+
+def reporting_user_errors(command: Callable[..., T]) -> Callable[..., T]:
+    """`command`, ending with `error: <message>` on stderr and status 2 on a user's mistake."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> T:
-        before = os.environ.get(FULL_ERROR)
-        # Hydra then passes errors on to here rather than printing them with a traceback itself.
-        os.environ[FULL_ERROR] = "1"
         try:
             return command(*args, **kwargs)
         except Exception as err:
-            message = None if before == "1" else user_message(err)
+            message = None if full_errors_asked() else user_message(err)
             if message is None:
                 raise
             print(f"error: {message}", file=sys.stderr)
             sys.exit(USER_ERROR_STATUS)
-        finally:
-            if before is None:
-                del os.environ[FULL_ERROR]
-            else:
-                os.environ[FULL_ERROR] = before
+
+    return run
+
+
+def passing_hydra_errors(command: Callable[[], T]) -> Callable[[], T]:
+    """`command` with Hydra passing its errors on, rather than printing them with its own advice."""
+
+    @functools.wraps(command)
+    def run() -> T:
+        # Hydra passes errors on when HYDRA_FULL_ERROR=1; the user's own value is kept for full_errors_asked,
+        # also in the processes the command starts (they inherit both).
+        os.environ.setdefault(USER_FULL_ERROR, os.environ.get(FULL_ERROR, ""))
+        os.environ[FULL_ERROR] = "1"
+        return command()
 
     return run
 
@@ -87,7 +100,10 @@ def hydra_command(config_name: str, task: str) -> Callable[[], Any]:
 
     # Hydra names the job, and so the run's log file (train.log), after the task function's module.
     run.__module__ = task.rpartition(".")[0]
-    return reporting_user_errors(hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(run))
+    main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
+    # The task reports its own mistakes (Hydra would announce one leaving the job with the job's overrides);
+    # the command reports those in composing the config, e.g. an unknown option on the command line.
+    return reporting_user_errors(passing_hydra_errors(main(reporting_user_errors(run))))
 
 
 train = hydra_command("train", "serlab.train.main")

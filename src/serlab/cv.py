@@ -17,7 +17,7 @@ from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
 from serlab.reports.render import write_report
 from serlab.train import train
-from serlab.training.build import build_datamodule, instantiate_each
+from serlab.training.build import build_datamodule, check_config, instantiate_each
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,10 @@ def is_finished(folder: Path) -> bool:
 
 def plan(cfg: DictConfig) -> list[tuple[int, int]]:
     """(fold, seed) pairs to run: `cv.folds` (all folds of the protocol when null) x `cv.seeds`."""
+    datamodule = build_datamodule(cfg)
+    datamodule.check()
     folds = cfg.cv.get("folds")
     if folds is None:
-        datamodule = build_datamodule(cfg)
-        datamodule.prepare_data()
         folds = range(datamodule.n_folds())
     seeds = cfg.cv.get("seeds") or [cfg.seed]
     return [(int(fold), int(seed)) for fold in folds for seed in seeds]
@@ -122,11 +122,15 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
 
 def cross_validate(cfg: DictConfig) -> CVSummary:
     """Run the unfinished folds of the plan, then write summary.json, report.md and report.html."""
+    check_config(cfg)
     cv_dir = Path(cfg.paths.output_dir)
     cv_dir.mkdir(parents=True, exist_ok=True)
     check_continuation(cfg, cv_dir)
     group = f"cv-{cv_dir.name}"
     runs = plan(cfg)
+    # after the checks, so that a mistake is not reported below a page of config
+    if cfg.get("print_config"):
+        print_config_tree(cfg, save_to=cv_dir / "config_tree.log")
     log.info("CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir)
     loggers = summary_loggers(cfg, group)
     parent = next((lg.run_id for lg in loggers if isinstance(lg, MLFlowLogger)), None)
@@ -166,8 +170,6 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
 
 def main(cfg: DictConfig) -> float:
     """The task of serlab-cv (serlab.cli.cv); returns the mean test UAR over folds."""
-    if cfg.get("print_config"):
-        print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")
     return cross_validate(cfg).over_folds("uar")[0]
 
 

@@ -29,6 +29,7 @@ from serlab.config_tree import print_config_tree
 from serlab.inference import load_recognizer
 from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
+from serlab.training.build import check_config
 
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -198,6 +199,7 @@ def print_table(entries: list[Entry], clip_seconds: float) -> None:
 
 def export(cfg: DictConfig) -> dict:
     """Write every chosen format (and the int8 copy), check each against the PyTorch model, report."""
+    check_config(cfg)
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:

@@ -24,15 +24,18 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and/or test as `cfg.train` / `cfg.test` say; return the final metrics."""
     check_config(cfg)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     check_writable(output_dir)
     check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
-    if rank_zero_only.rank == 0 and cfg.get("print_config"):
-        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
-
     datamodule = build_datamodule(cfg)
+    if rank_zero_only.rank == 0:
+        # Before the config is printed, so that a mistake in the data is not reported below a page of config;
+        # on rank 0 only, as Lightning prepares the data there alone.
+        datamodule.check()
+        if cfg.get("print_config"):
+            print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg, datamodule.classes)
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 from torch import nn
 from torch.optim import Optimizer
 
@@ -19,17 +18,9 @@ from serlab.training.module import SERModule
 LOCATION_KEYS = ("root", "path", "roots")
 
 
-def resolved(node: DictConfig) -> dict:
-    """`node` as plain values; a key left at `???` is refused, naming it."""
-    try:
-        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        raise ConfigError(f"{err.full_key}: has no value; set it on the command line, e.g. {err.full_key}=...") from err
-
-
 def data_node(cfg: DictConfig) -> dict:
     """`cfg.data` as plain values, without the location keys (a missing `data.root` fails here)."""
-    node = resolved(cfg.data)
+    node = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
     for key in LOCATION_KEYS:
         node.pop(key, None)
     return node
@@ -37,7 +28,7 @@ def data_node(cfg: DictConfig) -> dict:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse unknown keys and wrongly typed values anywhere in `cfg` before anything is built or read."""
-    node = resolved(cfg)
+    node = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     if "data" in node:
         node["data"] = data_node(cfg)
     check_targets(node)

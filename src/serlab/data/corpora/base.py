@@ -9,6 +9,7 @@ from typing import Protocol
 import soundfile as sf
 
 from serlab.data.manifest import Utterance
+from serlab.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class Corpus(Protocol):
         """Return one manifest row per usable utterance."""
 
 
-class CorpusLayoutError(FileNotFoundError):
+class CorpusLayoutError(UserError, FileNotFoundError):
     """A root folder that does not hold the corpus in its release layout."""
 
     def __init__(self, root: Path, corpus: str, layout: str, found: str) -> None:
