@@ -40,7 +40,7 @@ def one_line(message: str) -> str:
             parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line.strip()
         else:
             parts.append(line.strip())
-    return "; ".join(parts)
+    return " ".join(p if p.endswith(".") else f"{p};" for p in parts).rstrip(";")
 
 
 def user_message(err: BaseException) -> str | None:

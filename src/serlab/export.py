@@ -200,6 +200,9 @@ def print_table(entries: list[Entry], clip_seconds: float) -> None:
 def export(cfg: DictConfig) -> dict:
     """Write every chosen format (and the int8 copy), check each against the PyTorch model, report."""
     check_config(cfg)
+    unknown = sorted(set(cfg.formats) - set(cfg.exporters))
+    if unknown:
+        raise ConfigError(f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]")
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:
@@ -226,8 +229,8 @@ def export(cfg: DictConfig) -> dict:
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
     entries = [check("pytorch", weights, reference)]
-    for form, node in (cfg.get("formats") or {}).items():
-        entries.append(export_form(form, instantiate(node), recognizer, example, folder, check))
+    for form in cfg.formats:
+        entries.append(export_form(form, instantiate(cfg.exporters[form]), recognizer, example, folder, check))
     if cfg.quantize:
         int8 = TorchScript("model_int8.torchscript.pt")
         entries.append(export_form("torchscript_int8", int8, quantize(recognizer), example, folder, check))
