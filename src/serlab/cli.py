@@ -51,7 +51,9 @@ def user_message(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, MissingMandatoryValue):
         return f"{err.full_key}: has no value (???); set it on the command line, e.g. {err.full_key}=..."
-    if isinstance(err, (ConfigCompositionException, OverrideParseException)):
+    if isinstance(err, OverrideParseException):
+        return f"{err.override}: {one_line(err.message)}"
+    if isinstance(err, ConfigCompositionException):
         return one_line(str(err))  # a command-line override Hydra cannot apply, e.g. an unknown option
     return None
 
