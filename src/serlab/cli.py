@@ -85,11 +85,19 @@ def passing_hydra_errors(command: Callable[[], T]) -> Callable[[], T]:
 
     @functools.wraps(command)
     def run() -> T:
+        saved = {name: os.environ.get(name) for name in (FULL_ERROR, USER_FULL_ERROR)}
         # Hydra passes errors on when HYDRA_FULL_ERROR=1; the user's own value is kept for full_errors_asked,
         # also in the processes the command starts (they inherit both).
-        os.environ.setdefault(USER_FULL_ERROR, os.environ.get(FULL_ERROR, ""))
+        os.environ.setdefault(USER_FULL_ERROR, saved[FULL_ERROR] or "")
         os.environ[FULL_ERROR] = "1"
-        return command()
+        try:
+            return command()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     return run
 
