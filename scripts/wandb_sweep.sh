@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create a wandb sweep from a config in configs/sweep/ and run an agent for it on this machine.
-#   scripts/wandb_sweep.sh configs/sweep/bayes_uar.yaml [RUNS] [wandb sweep options, e.g. --project serlab]
+# Create a wandb sweep from a config in sweeps/ and run an agent for it on this machine.
+#   scripts/wandb_sweep.sh sweeps/bayes_uar.yaml [RUNS] [wandb sweep options, e.g. --project serlab]
 # RUNS caps the trials this agent runs (default: until the sweep is done). The agent starts serlab-train,
 # so run this where serlab-train is on PATH; start more agents anywhere with the `wandb agent ...` line printed.
 set -euo pipefail

@@ -69,7 +69,7 @@ def test_losses_rank_lowest_first_and_top_keeps_the_best(sweep):
 
 def test_cli_writes_csv_and_markdown(sweep, tmp_path, capsys):
     out_csv, out_md = tmp_path / "board.csv", tmp_path / "board.md"
-    assert main([str(sweep), "metric=val/uar", f"csv={out_csv}", f"markdown={out_md}"]) == 0
+    main([str(sweep), "metric=val/uar", f"csv={out_csv}", f"markdown={out_md}"])
     printed = capsys.readouterr().out
     assert "3 runs under" in printed and "best val/uar first (higher is better)" in printed
     with open(out_csv, newline="") as f:
@@ -82,8 +82,10 @@ def test_cli_writes_csv_and_markdown(sweep, tmp_path, capsys):
 
 def test_missing_metric_names_the_runs_without_it(sweep, capsys):
     (sweep / "1" / "metrics.json").write_text(json.dumps({"metrics": {"val/uar": 0.5}}))
-    assert main([str(sweep)]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main([str(sweep)])
     err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
     assert "test/uar is missing in 1 of 3 runs" in err and str(sweep / "1") in err and str(sweep / "0") not in err
 
 
@@ -100,8 +102,10 @@ def test_missing_metric_names_the_runs_without_it(sweep, capsys):
 )
 def test_bad_requests_fail_with_a_clear_message(sweep, tmp_path, capsys, args, message):
     (tmp_path / "empty").mkdir()
-    assert main([a.format(root=tmp_path) for a in args]) == 2
-    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main([a.format(root=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and message in err and err.count("\n") == 1
 
 
 def test_runs_without_hydra_record_are_read_from_their_checkpoint(tmp_path):

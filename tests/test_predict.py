@@ -255,7 +255,7 @@ def test_every_input_unusable_exits_nonzero_with_a_summary(tmp_path, checkpoint)
     (clips / "broken.wav").write_bytes(b"RIFF but not really audio")
     write_tone(clips / "short.flac", 0.02)
     args = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'out'}", f"ckpt_path={checkpoint}"]
-    proc = run_cli("serlab.predict", *args, f"input={clips}", "on_bad_file=skip", cwd=tmp_path, expect=1)
+    proc = run_cli("serlab.predict", *args, f"input={clips}", "on_bad_file=skip", cwd=tmp_path, expect=2)
     assert "input: all 2 file(s) were unusable" in proc.stderr
     assert [s["path"] for s in _read_csv(tmp_path / "out" / "skipped.csv")] == ["broken.wav", "short.flac"]
     assert not (tmp_path / "out" / "predictions.csv").exists()

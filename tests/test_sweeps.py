@@ -18,7 +18,7 @@ from serlab.configs import CONFIG_DIR, claim_dir
 from tests.conftest import cli_overrides, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = sorted((ROOT / "configs" / "sweep").glob("*.yaml"))
+SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 
 
 def compose_with_hydra(*overrides: str) -> DictConfig:
@@ -147,7 +147,7 @@ def test_wandb_sweep_script_starts_an_agent_on_the_created_sweep(tmp_path):
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     script = ROOT / "scripts" / "wandb_sweep.sh"
-    subprocess.run([script, "configs/sweep/bayes_uar.yaml", "7", "--project", "ser"], env=env, check=True, cwd=ROOT)
+    subprocess.run([script, "sweeps/bayes_uar.yaml", "7", "--project", "ser"], env=env, check=True, cwd=ROOT)
     assert (tmp_path / "agent").read_text().split() == ["agent", "--count", "7", "lab/ser/abc123"]
-    subprocess.run([script, "configs/sweep/grid_models.yaml"], env=env, check=True, cwd=ROOT)
+    subprocess.run([script, "sweeps/grid_models.yaml"], env=env, check=True, cwd=ROOT)
     assert (tmp_path / "agent").read_text().split() == ["agent", "lab/ser/abc123"]

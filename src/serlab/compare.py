@@ -15,6 +15,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from serlab.cli import reporting_user_errors
+from serlab.errors import UserError
+
 # serlab-train and serlab-eval write it when a run has been tested: it marks a finished run folder.
 METRICS_FILE = "metrics.json"
 HIGHER_IS_BETTER = ("uar", "war", "f1", "ccc")
@@ -57,19 +60,19 @@ def parse_args(argv: list[str]) -> Options:
     names = {f.name for f in fields(Options)} - {"runs_dir"}
     usage = "usage: serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE]"
     if not argv or "=" in argv[0]:
-        raise ValueError(usage)
+        raise UserError(usage)
     given: dict[str, Any] = {}
     for arg in argv[1:]:
         key, sep, value = arg.partition("=")
         if not sep or key not in names:
-            raise ValueError(f"unknown option {arg!r}; options: {', '.join(sorted(names))}\n{usage}")
+            raise UserError(f"unknown option {arg!r}; options: {', '.join(sorted(names))}; {usage}")
         given[key] = value
     if "top" in given:
         if not given["top"].isdigit() or int(given["top"]) < 1:
-            raise ValueError(f"top={given['top']}: expected a positive whole number")
+            raise UserError(f"top={given['top']}: expected a positive whole number")
         given["top"] = int(given["top"])
     if given.get("order") not in (None, "max", "min"):
-        raise ValueError(f"order={given['order']}: expected max (higher is better) or min")
+        raise UserError(f"order={given['order']}: expected max (higher is better) or min")
     for key in ("csv", "markdown"):
         if key in given:
             given[key] = Path(given[key])
@@ -79,10 +82,10 @@ def parse_args(argv: list[str]) -> Options:
 def find_runs(root: Path) -> list[Path]:
     """Every folder under `root` (itself included) that holds a metrics.json."""
     if not root.is_dir():
-        raise FileNotFoundError(f"RUNS_DIR {root} is not a folder")
+        raise UserError(f"RUNS_DIR {root} is not a folder")
     found = sorted(p.parent for p in root.rglob(METRICS_FILE))
     if not found:
-        raise FileNotFoundError(f"no runs under {root}: a run folder holds {METRICS_FILE}, written once a run is tested")
+        raise UserError(f"no runs under {root}: a run folder holds {METRICS_FILE}, written once a run is tested")
     return found
 
 
@@ -139,7 +142,7 @@ def read_run(folder: Path) -> Run:
         record = json.loads(path.read_text())
         metrics = {k: float(v) for k, v in record["metrics"].items()}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: not a serlab metrics record ({err})") from err
+        raise UserError(f"{path}: not a serlab metrics record ({err})") from err
     config = saved_config(folder, record)
     own = str(folder.resolve())
     flat = None
@@ -159,7 +162,7 @@ def higher_is_better(metric: str, order: str | None) -> bool:
         return False
     if name.startswith(HIGHER_IS_BETTER):
         return True
-    raise ValueError(f"metric={metric}: is higher or lower better? add order=max or order=min")
+    raise UserError(f"metric={metric}: is higher or lower better? add order=max or order=min")
 
 
 def ranked(runs: list[Run], metric: str, descending: bool) -> list[Run]:
@@ -167,7 +170,7 @@ def ranked(runs: list[Run], metric: str, descending: bool) -> list[Run]:
     missing = [r for r in runs if metric not in r.metrics]
     if missing:
         have = sorted(set.intersection(*(set(r.metrics) for r in runs)))
-        raise ValueError(
+        raise UserError(
             f"metric={metric} is missing in {len(missing)} of {len(runs)} runs: "
             f"{', '.join(str(r.path) for r in missing)}; metrics every run has: {', '.join(have) or 'none'}"
         )
@@ -244,15 +247,11 @@ def compare(options: Options) -> str:
     return f"{len(runs)} runs under {options.runs_dir}, best {options.metric} first ({direction} is better)\n\n{table}"
 
 
-def main(argv: list[str] | None = None) -> int:
+@reporting_user_errors
+def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    try:
-        print(compare(parse_args(sys.argv[1:] if argv is None else argv)))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"serlab-compare: {err}", file=sys.stderr)
-        return 2
-    return 0
+    print(compare(parse_args(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

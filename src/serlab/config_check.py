@@ -19,8 +19,10 @@ from typing import Any
 
 from hydra.utils import get_object
 
+from serlab.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config key whose value the code cannot take, with the key path and what is allowed."""
 
 

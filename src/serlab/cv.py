@@ -6,19 +6,18 @@ import copy
 import logging
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
+from serlab.errors import UserError
 from serlab.loggers.images import log_figure
 from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
 from serlab.reports.render import write_report
 from serlab.train import train
-from serlab.training.build import build_datamodule, instantiate_each
+from serlab.training.build import build_datamodule, check_config, instantiate_each
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,10 @@ def is_finished(folder: Path) -> bool:
 
 def plan(cfg: DictConfig) -> list[tuple[int, int]]:
     """(fold, seed) pairs to run: `cv.folds` (all folds of the protocol when null) x `cv.seeds`."""
+    datamodule = build_datamodule(cfg)
+    datamodule.check()
     folds = cfg.cv.get("folds")
     if folds is None:
-        datamodule = build_datamodule(cfg)
-        datamodule.prepare_data()
         folds = range(datamodule.n_folds())
     seeds = cfg.cv.get("seeds") or [cfg.seed]
     return [(int(fold), int(seed)) for fold in folds for seed in seeds]
@@ -57,7 +56,7 @@ def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
     saved = OmegaConf.to_container(OmegaConf.load(saved_path))
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
-        raise ValueError(
+        raise UserError(
             f"{cv_dir} holds a CV of another configuration (differs in: {', '.join(changed)}); "
             "continue it with the same overrides, or start a new folder"
         )
@@ -135,11 +134,15 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
 
 def cross_validate(cfg: DictConfig) -> CVSummary:
     """Run the unfinished folds of the plan, then write summary.json, report.md and report.html."""
+    check_config(cfg)
     cv_dir = Path(cfg.paths.output_dir)
     cv_dir.mkdir(parents=True, exist_ok=True)
     check_continuation(cfg, cv_dir)
     group = f"cv-{cv_dir.name}"
     runs = plan(cfg)
+    # after the checks, so that a mistake is not reported below a page of config
+    if cfg.get("print_config"):
+        print_config_tree(cfg, save_to=cv_dir / "config_tree.log")
     log.info("CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir)
     loggers = summary_loggers(cfg, group)
     parent = next((lg.run_id for lg in loggers if isinstance(lg, MLFlowLogger)), None)
@@ -177,13 +180,12 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="cv")
 def main(cfg: DictConfig) -> float:
-    """Console entry point; returns the mean test UAR over folds."""
-    if cfg.get("print_config"):
-        print_config_tree(cfg, save_to=Path(cfg.paths.output_dir) / "config_tree.log")
+    """The task of serlab-cv (serlab.cli.cv); returns the mean test UAR over folds."""
     return cross_validate(cfg).over_folds("uar")[0]
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import cv as command
+
+    command()

@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from serlab.configs import CONFIG_DIR
+from serlab.config_check import ConfigError
 from serlab.errors import UserError
 from serlab.records import report, write_csv, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -75,11 +74,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_config(run_cfg)
     datamodule = build_datamodule(run_cfg)
     if datamodule.classes != classes:
-        raise ValueError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
+        raise ConfigError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
     module = build_module(run_cfg, classes)
     module.load_state_dict(state["state_dict"])
     if cfg.get("robustness") and getattr(module.model, "reads_functionals", False):
-        raise ValueError("robustness.*: the openSMILE functionals of model=fusion come from the clean files, so degrading only the waveform would overstate its robustness")
+        raise ConfigError("robustness.*: the openSMILE functionals of model=fusion come from the clean files, so degrading only the waveform would overstate its robustness")
     trainer = instantiate(cfg.trainer, logger=instantiate_each(cfg.get("logger")) or False, callbacks=[])
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -115,11 +114,12 @@ def write_robustness(rows: list[dict[str, Any]], n_classes: int, output_dir: Pat
         print(f"{r['condition']:<20} {r['uar']:>6.3f} {r['war']:>6.3f} {r['f1']:>6.3f}")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+    """The task of serlab-eval (serlab.cli.evaluate)."""
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import evaluate as command
+
+    command()

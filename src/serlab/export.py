@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import hydra
 import onnxruntime as ort
 import torch
 from hydra.utils import instantiate
@@ -25,11 +24,12 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
 
+from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
 from serlab.inference import load_recognizer
 from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
+from serlab.training.build import check_config
 
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -199,13 +199,17 @@ def print_table(entries: list[Entry], clip_seconds: float) -> None:
 
 def export(cfg: DictConfig) -> dict:
     """Write every chosen format (and the int8 copy), check each against the PyTorch model, report."""
+    check_config(cfg)
+    unknown = sorted(set(cfg.formats) - set(cfg.exporters))
+    if unknown:
+        raise ConfigError(f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]")
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     recognizer = load_recognizer(Path(cfg.ckpt_path).expanduser().resolve())
     if recognizer.loss.frame_level:
-        raise ValueError(
+        raise ConfigError(
             f"ckpt_path: the run's loss ({type(recognizer.loss).__name__}) decodes frame scores step by step, "
             "which cannot be exported; export runs trained with an utterance-level loss (ce, multitask)"
         )
@@ -225,8 +229,8 @@ def export(cfg: DictConfig) -> dict:
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
     entries = [check("pytorch", weights, reference)]
-    for form, node in (cfg.get("formats") or {}).items():
-        entries.append(export_form(form, instantiate(node), recognizer, example, folder, check))
+    for form in cfg.formats:
+        entries.append(export_form(form, instantiate(cfg.exporters[form]), recognizer, example, folder, check))
     if cfg.quantize:
         int8 = TorchScript("model_int8.torchscript.pt")
         entries.append(export_form("torchscript_int8", int8, quantize(recognizer), example, folder, check))
@@ -248,11 +252,12 @@ def export(cfg: DictConfig) -> dict:
     return record
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+    """The task of serlab-export (serlab.cli.export)."""
     export(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import export as command
+
+    command()

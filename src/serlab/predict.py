@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import hydra
 import soundfile as sf
 import torch
 from omegaconf import DictConfig
 from torch.nn.utils.rnn import pad_sequence
 
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
 from serlab.data.audio import AudioError, AudioSettings, load_audio
 from serlab.data.dataset import ON_BAD_FILE, _try_load
 from serlab.errors import UserError
@@ -307,11 +305,12 @@ def print_left_out(ignored: list[str], skipped: list[dict], table: Path | None) 
             print(f"  ... and {len(skipped) - SHOWN} more")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+    """The task of serlab-predict (serlab.cli.predict)."""
     predict(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import predict as command
+
+    command()

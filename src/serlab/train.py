@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -13,7 +12,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.config_tree import print_config_tree
-from serlab.configs import CONFIG_DIR
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -26,15 +24,18 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and/or test as `cfg.train` / `cfg.test` say; return the final metrics."""
     check_config(cfg)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     check_writable(output_dir)
     check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
-    if rank_zero_only.rank == 0 and cfg.get("print_config"):
-        print_config_tree(cfg, save_to=output_dir / "config_tree.log")
-
     datamodule = build_datamodule(cfg)
+    if rank_zero_only.rank == 0:
+        # Before the config is printed, so that a mistake in the data is not reported below a page of config;
+        # on rank 0 only, as Lightning prepares the data there alone.
+        datamodule.check()
+        if cfg.get("print_config"):
+            print_config_tree(cfg, save_to=output_dir / "config_tree.log")
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg, datamodule.classes)
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
@@ -65,13 +66,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point; returns the optimized metric for Hydra sweepers."""
+    """The task of serlab-train (serlab.cli.train); returns the optimized metric for Hydra sweepers."""
     metrics = train(cfg)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
 
 
 if __name__ == "__main__":
-    main()
+    from serlab.cli import train as command
+
+    command()

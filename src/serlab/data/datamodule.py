@@ -134,6 +134,13 @@ class SERDataModule(L.LightningDataModule):
                     speakers = [r.speaker for r in dataset.rows]
                     dataset.functionals = torch.stack([self.functionals(v, self.sample_rate, speakers) for v in dataset.versions])
 
+    def check(self) -> None:
+        """Prepare the corpus and cut this fold's speaker split, reading no audio: a wrong corpus folder or an
+        impossible split fails here, before anything else is set up."""
+        self.prepare_data()
+        if self.speaker_split is None:
+            self._assign_splits()
+
     def n_folds(self) -> int:
         """How many folds the split protocol makes of this corpus (reads its listing, no audio)."""
         return self.protocol.n_folds_for(self._labelled_rows())

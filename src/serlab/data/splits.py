@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from serlab.data.manifest import Utterance
+from serlab.errors import UserError
 
 
 class SpeakerLeakError(ValueError):
     """A speaker appears on more than one side of a split."""
+
+
+class SplitError(UserError, ValueError):
+    """A split protocol whose settings the corpus cannot satisfy."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def _speakers(rows: list[Utterance]) -> list[str]:
 
 def _check_fold(fold: int, n_folds: int) -> None:
     if not 0 <= fold < n_folds:
-        raise ValueError(f"data.fold must be in 0..{n_folds - 1}, got {fold}")
+        raise SplitError(f"data.fold must be in 0..{n_folds - 1}, got {fold}")
 
 
 def _hold_out(groups: Sequence[Sequence[str]], fold: int, n_val_speakers: int) -> SpeakerSplit:
@@ -88,7 +93,7 @@ class SpeakerFolds:
             raise ValueError(f"data.split.n_val_speakers must be >= 1, got {self.n_val_speakers}")
         largest_test = -(-len(speakers) // self.n_folds)
         if self.n_folds > len(speakers) or len(speakers) - largest_test - self.n_val_speakers < 1:
-            raise ValueError(
+            raise SplitError(
                 f"data.split: {len(speakers)} speaker(s) {speakers[:12]} cannot fill {self.n_folds} test folds, "
                 f"{self.n_val_speakers} validation speaker(s) and at least one training speaker"
             )

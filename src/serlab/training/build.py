@@ -45,19 +45,19 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
     accepts = getattr(model_cls, "accepts", ("spectral",))
     kind = getattr(frontend, "kind", "spectral")
     if kind not in accepts:
-        raise ValueError(
+        raise ConfigError(
             f"model={model_cls.__name__} reads {' or '.join(accepts)} features, but frontend="
             f"{type(frontend).__name__} gives {kind} ones: choose "
             + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
         )
     if loss.frame_level and not getattr(model_cls, "frame_scores", False):
-        raise ValueError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
+        raise ConfigError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
     reads = getattr(model_cls, "reads_functionals", False)
     chosen = cfg.get("data") is not None and cfg.data.get("functionals") is not None
     if reads and not chosen:
-        raise ValueError(f"model={model_cls.__name__} joins openSMILE functionals with the frames: add data/functionals=compare or egemaps")
+        raise ConfigError(f"model={model_cls.__name__} joins openSMILE functionals with the frames: add data/functionals=compare or egemaps")
     if chosen and not reads:
-        raise ValueError(f"data.functionals is set, but model={model_cls.__name__} does not read functionals: drop it or use model=fusion")
+        raise ConfigError(f"data.functionals is set, but model={model_cls.__name__} does not read functionals: drop it or use model=fusion")
 
 
 def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:
@@ -103,5 +103,5 @@ def instantiate_each(group: DictConfig | None) -> list:
     headless = [name for name, node in (group or {}).items() if node is not None and "_target_" not in node]
     if headless:
         # e.g. an experiment sets callbacks.early_stopping.patience while callbacks=none removed the callback
-        raise ValueError(f"{group._key()}.{headless[0]} has settings but no _target_: its option was not selected")
+        raise ConfigError(f"{group._key()}.{headless[0]} has settings but no _target_: its option was not selected")
     return [instantiate(node) for node in (group or {}).values() if node is not None]
