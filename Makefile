@@ -14,7 +14,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH_PINS) -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS) -e ".[all,test]"
 # wandb's offline sweep-config validator; it pins numpy<2 in its metadata yet runs on numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps sweeps==0.3.0
 	@touch $@

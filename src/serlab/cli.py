@@ -20,6 +20,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from serlab.configs import CONFIG_DIR
 from serlab.errors import UserError
+from serlab.extras import missing_plugin
 
 T = TypeVar("T")
 
@@ -54,7 +55,8 @@ def user_message(err: BaseException) -> str | None:
     if isinstance(err, OverrideParseException):
         return f"{err.override}: {one_line(err.message)}"
     if isinstance(err, ConfigCompositionException):
-        return one_line(str(err))  # a command-line override Hydra cannot apply, e.g. an unknown option
+        # a command-line override Hydra cannot apply, e.g. an unknown option, or one whose plugin is not installed
+        return missing_plugin(str(err)) or one_line(str(err))
     return None
 
 

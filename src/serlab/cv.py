@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from serlab.config_tree import print_config_tree
 from serlab.errors import UserError
+from serlab.extras import require
 from serlab.loggers.images import log_figure
 from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
@@ -172,9 +173,7 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     for logger in loggers:
         logger.finalize("success")
     if any(isinstance(lg, WandbLogger) for lg in loggers):
-        import wandb
-
-        wandb.finish()
+        require("wandb", "logger=wandb").finish()
     print("\n" + "  ".join(f"{k.upper()} {m:.3f} ± {s:.3f}" for k in HEADLINE for m, s in [summary.over_folds(k)]))
     print(f"report: {cv_dir / 'report.html'}")
     return summary

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import onnxruntime as ort
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -26,6 +25,7 @@ from torch.export._patches import register_gru_while_loop_decomposition, registe
 
 from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
+from serlab.extras import require
 from serlab.inference import load_recognizer
 from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
@@ -62,6 +62,10 @@ class ONNX:
     def __init__(self, filename: str = "model.onnx", opset: int = 18) -> None:
         self.filename = filename
         self.opset = opset
+        # torch.onnx writes the graph with onnx and onnxscript; onnxruntime runs it for the report
+        require("onnx", "formats=[onnx]")
+        require("onnxscript", "formats=[onnx]")
+        self.runtime = require("onnxruntime", "formats=[onnx]")
 
     def save(self, model: nn.Module, example: torch.Tensor, folder: Path) -> Path:
         """Export `model` through torch.export with every axis dynamic, weights inside the one file."""
@@ -90,11 +94,11 @@ class ONNX:
 
     def load(self, path: Path) -> Runner:
         """An onnxruntime session as a function of waveforms, on as many threads as torch uses."""
-        options = ort.SessionOptions()
+        options = self.runtime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         # Spinning worker threads would fight torch's own between calls in this process.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = self.runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return lambda waveforms: torch.from_numpy(session.run([OUTPUT], {INPUT: waveforms.numpy()})[0])
 
 
@@ -203,6 +207,8 @@ def export(cfg: DictConfig) -> dict:
     unknown = sorted(set(cfg.formats) - set(cfg.exporters))
     if unknown:
         raise ConfigError(f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]")
+    # Built first, so that a format missing its optional packages is reported before any work is done.
+    exporters = {form: instantiate(cfg.exporters[form]) for form in cfg.formats}
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:
@@ -229,8 +235,8 @@ def export(cfg: DictConfig) -> dict:
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
     entries = [check("pytorch", weights, reference)]
-    for form in cfg.formats:
-        entries.append(export_form(form, instantiate(cfg.exporters[form]), recognizer, example, folder, check))
+    for form, exporter in exporters.items():
+        entries.append(export_form(form, exporter, recognizer, example, folder, check))
     if cfg.quantize:
         int8 = TorchScript("model_int8.torchscript.pt")
         entries.append(export_form("torchscript_int8", int8, quantize(recognizer), example, folder, check))

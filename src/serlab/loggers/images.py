@@ -8,14 +8,15 @@ from pathlib import Path
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from matplotlib.figure import Figure
 
+from serlab.extras import require
+
 
 def _tensorboard(logger: TensorBoardLogger, key: str, fig: Figure, step: int) -> None:
     logger.experiment.add_figure(key, fig, global_step=step, close=False)
 
 
 def _wandb(logger: WandbLogger, key: str, fig: Figure, step: int) -> None:
-    import wandb
-
+    wandb = require("wandb", "logger=wandb")
     logger.experiment.log({key: wandb.Image(fig), "trainer/global_step": step})
 
 
