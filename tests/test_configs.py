@@ -88,6 +88,18 @@ def test_default_experiment_is_the_documented_one(tmp_path, data_dir):
     assert list(cfg.regularizer) == ["dropout"]
 
 
+def test_gradient_clipping_is_a_trainer_setting_and_early_stopping_a_callback(tmp_path, data_dir):
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from serlab.training.build import instantiate_each
+
+    cfg = compose_train(tmp_path, data_dir, "trainer.gradient_clip_val=5.0", "callbacks=[early_stopping]")
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=instantiate_each(cfg.callbacks))
+    assert trainer.gradient_clip_val == 5.0
+    assert [type(c) for c in trainer.callbacks if isinstance(c, EarlyStopping)] == [EarlyStopping]
+    assert compose_train(tmp_path, data_dir).trainer.gradient_clip_val is None
+
+
 def test_eval_config_requires_a_checkpoint(tmp_path, data_dir):
     from omegaconf.errors import MissingMandatoryValue
 

@@ -19,6 +19,14 @@ def config_dir() -> Path:
 
 CONFIG_DIR = str(config_dir())
 
+# Options that left their group, as `group/option`, with what to write instead; composing one of them is
+# refused with that advice rather than Hydra's list of the group's options.
+MOVED_OPTIONS = {
+    "regularizer/ema": "callbacks=[default,ema] (its decay: callbacks.ema.decay)",
+    "regularizer/early_stopping": "callbacks=default (it has it) or callbacks=[model_checkpoint,early_stopping]",
+    "regularizer/grad_clip": "trainer.gradient_clip_val=5.0",
+}
+
 
 def _absolute(path: str) -> str:
     return str(Path(path).expanduser().resolve())

@@ -60,7 +60,7 @@ def test_ctc_refuses_a_model_without_frame_scores(tmp_path, data_dir):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["regularizer=[dropout,weight_penalty,specaugment,noise,mixup,grad_clip,early_stopping]"],
+        ["regularizer=[dropout,weight_penalty,specaugment,noise,mixup]"],
         ["optimizer=sgd", "scheduler=warmup_cosine"],
         ["optimizer=adamw", "scheduler=onecycle"],
         ["scheduler=plateau", "loss.class_weights=balanced", "frontend.normalize=global"],

@@ -21,16 +21,17 @@ def test_ema_refuses_a_decay_outside_0_1(decay):
         EMAWeights(decay=decay)
 
 
-def test_ema_regularizer_adds_the_callback(tmp_path, data_dir):
-    cfg = compose_train(tmp_path, data_dir, "regularizer=[dropout,ema]", "callbacks.ema.decay=0.9")
+def test_ema_joins_the_default_callbacks(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "callbacks=[default,ema]", "callbacks.ema.decay=0.9")
     assert cfg.callbacks.ema == {"_target_": "serlab.training.weight_averaging.EMAWeights", "decay": 0.9}
+    assert {"model_checkpoint", "early_stopping"} <= set(cfg.callbacks) and list(cfg.regularizer) == ["dropout"]
 
 
 @pytest.mark.slow
 def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
     cfg = compose_train(
         tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=2", "trainer.limit_test_batches=1.0",
-        "regularizer=[dropout,ema]", "frontend.normalize=speaker",
+        "callbacks=[default,ema]", "frontend.normalize=speaker",
     )  # fmt: skip
     train(cfg)
     run = tmp_path / "a" / "run"
@@ -61,11 +62,11 @@ class RecordStartWeights(Callback):
 
 @pytest.mark.slow
 def test_resumed_fit_continues_from_the_raw_weights(tmp_path, data_dir):
-    train(compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "regularizer=[dropout,ema]"))
+    train(compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "callbacks=[default,ema]"))
     last = tmp_path / "a" / "run" / "checkpoints" / "last.ckpt"
     RecordStartWeights.seen.clear()
     spy = f"+callbacks.spy._target_={__name__}.RecordStartWeights"
-    train(compose_train(tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", "regularizer=[dropout,ema]",
+    train(compose_train(tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", "callbacks=[default,ema]",
                         f"ckpt_path={last}", spy))  # fmt: skip
     saved = torch.load(last, map_location="cpu", weights_only=True)
     (resumed,) = RecordStartWeights.seen

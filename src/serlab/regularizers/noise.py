@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from serlab.lengths import length_mask
+from serlab.regularizers.protocol import WaveformAugment
 
 
 def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -16,7 +17,7 @@ def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Ten
     return waveforms + noise * scale[:, None] * mask
 
 
-class AdditiveNoise:
+class AdditiveNoise(WaveformAugment):
     """Adds white noise to a fraction `p` of training utterances, at an SNR drawn from [min_snr_db, max_snr_db]."""
 
     def __init__(self, min_snr_db: float = 5.0, max_snr_db: float = 30.0, p: float = 0.5) -> None:

@@ -37,5 +37,5 @@ class StopOnDivergence(L.Callback):
             f"Utterances in the batch: {', '.join(batch.ids)}. "
             f"Nothing was saved from this step; the last good checkpoint is "
             f"{saved if saved and saved.is_file() else 'none (none saved yet)'}. "
-            "Try a lower optimizer.lr or regularizer=[...,grad_clip], or check these utterances."
+            "Try a lower optimizer.lr or trainer.gradient_clip_val=5.0, or check these utterances."
         )

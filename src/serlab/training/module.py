@@ -16,6 +16,7 @@ from serlab.data.collate import Batch
 from serlab.features.normalize import SpeakerNorm
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
+from serlab.regularizers.protocol import Regularizers
 from serlab.training.figures import confusion_figure
 from serlab.training.metrics import per_class_recall, summarize
 
@@ -34,7 +35,7 @@ class SERModule(L.LightningModule):
         optimizer: OptimizerFactory,
         classes: list[str],
         scheduler: SchedulerFactory | None = None,
-        regularizers: Mapping[str, Any] | None = None,
+        regularizers: Mapping[str, object] | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
     ) -> None:
@@ -47,10 +48,9 @@ class SERModule(L.LightningModule):
         self.classes = list(classes)
         self.monitor = monitor
         self.run_config = run_config
-        self.regularizers = list((regularizers or {}).values())
-        for regularizer in self.regularizers:
-            if hasattr(regularizer, "attach"):
-                regularizer.attach(self.model)
+        self.regularizers = Regularizers.sort(regularizers or {})
+        for setting in self.regularizers.settings:
+            setting.attach(self.model)
         n = len(self.classes)
         self.confusion = nn.ModuleDict(
             {stage: MulticlassConfusionMatrix(num_classes=n) for stage in ("val", "test")}
@@ -82,28 +82,24 @@ class SERModule(L.LightningModule):
             return self.model(features, frames, functionals)
         return self.model(features, frames)
 
-    def _hooks(self, name: str) -> list[Callable]:
-        return [getattr(r, name) for r in self.regularizers if hasattr(r, name)]
-
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         waveforms = batch.waveforms
-        for noise in self._hooks("on_waveform"):
-            waveforms = noise(waveforms, batch.lengths)
+        for augment in self.regularizers.waveform:
+            waveforms = augment.on_waveform(waveforms, batch.lengths)
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
-        for augment in self._hooks("on_features"):
-            features = augment(features, frames)
+        for augment in self.regularizers.features:
+            features = augment.on_features(features, frames)
         functionals = batch.functionals
-        mixes = self._hooks("mix")
-        if mixes:
-            features, frames, order, lam = mixes[0](features, frames)
+        if self.regularizers.mixer is not None:
+            features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
             if functionals is not None:
                 functionals = lam * functionals + (1 - lam) * functionals[order]
             output = self._model(features, frames, functionals)
             loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
         else:
             loss = self.loss(self._model(features, frames, functionals), batch)
-        for penalty in self._hooks("penalty"):
-            loss = loss + penalty(self.model)
+        for term in self.regularizers.penalties:
+            loss = loss + term.penalty(self.model)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
