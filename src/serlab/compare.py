@@ -148,7 +148,9 @@ def read_run(folder: Path) -> Run:
     flat = None
     if config is not None:
         # Paths into the run's own folder differ in every run and say nothing about it.
-        flat = {k: shown(v).replace(own, "<run>") for k, v in flatten(config).items() if not k.startswith(IGNORED_PREFIXES)}
+        flat = {
+            k: shown(v).replace(own, "<run>") for k, v in flatten(config).items() if not k.startswith(IGNORED_PREFIXES)
+        }
     choices, overridden = hydra_record(folder)
     return Run(folder, metrics, record.get("n_params"), flat, choices, overridden)
 
@@ -198,7 +200,9 @@ def setting_columns(runs: list[Run]) -> tuple[list[str], list[str]]:
     return groups, keys
 
 
-def leaderboard(runs: list[Run], root: Path, metric: str, descending: bool, top: int | None) -> tuple[list[str], list[list[str]]]:
+def leaderboard(
+    runs: list[Run], root: Path, metric: str, descending: bool, top: int | None
+) -> tuple[list[str], list[list[str]]]:
     """Columns and rows: rank, run, the metrics (ranking one first), parameters, then what differs."""
     best = ranked(runs, metric, descending)[:top]
     others = sorted({m for r in runs for m in r.metrics if m.startswith(SHOWN_METRICS)} - {metric})

@@ -127,7 +127,11 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
     if functionals is not None:
         notes.append(
             f"openSMILE functionals: {functionals.feature_set}, "
-            + ("standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)" if functionals.get("per_speaker") else "standardised with training-set statistics")
+            + (
+                "standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)"
+                if functionals.get("per_speaker")
+                else "standardised with training-set statistics"
+            )
         )
     return notes
 
@@ -143,7 +147,9 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     # after the checks, so that a mistake is not reported below a page of config
     if cfg.get("print_config"):
         print_config_tree(cfg, save_to=cv_dir / "config_tree.log")
-    log.info("CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir)
+    log.info(
+        "CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir
+    )
     loggers = summary_loggers(cfg, group)
     parent = next((lg.run_id for lg in loggers if isinstance(lg, MLFlowLogger)), None)
     for fold, seed in runs:
@@ -163,7 +169,11 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     figures = write_report(summary, cv_dir, report_title(), report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
     if summary.has_seed_ensemble:
-        metrics |= {f"cv/ensemble_{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))}
+        metrics |= {
+            f"cv/ensemble_{k}_{stat}": v
+            for k in HEADLINE
+            for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))
+        }
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         logger.log_metrics(metrics, step=0)

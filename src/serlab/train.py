@@ -38,7 +38,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg, datamodule.classes)
     loggers = instantiate_each(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
+    )
     check_writable(*checkpoint_dirs(trainer))
     n_params = sum(p.numel() for p in module.parameters())
     for logger in loggers:
@@ -59,7 +61,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if trainer.is_global_zero:
-            write_test_outputs(module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold)
+            write_test_outputs(
+                module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold
+            )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
         report(metrics, output_dir)

@@ -110,7 +110,9 @@ class SERDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.speaker_split is None:
             self._assign_splits()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", ("train", "val", "test"))
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
+            stage or "", ("train", "val", "test")
+        )
         for side in wanted:
             if side not in self.datasets:
                 rows = [r for r in self.rows if r.speaker in getattr(self.speaker_split, side)]
@@ -132,7 +134,9 @@ class SERDataModule(L.LightningDataModule):
                              len(dataset), self.perturb.factors)  # fmt: skip
                 if self.functionals is not None:
                     speakers = [r.speaker for r in dataset.rows]
-                    dataset.functionals = torch.stack([self.functionals(v, self.sample_rate, speakers) for v in dataset.versions])
+                    dataset.functionals = torch.stack(
+                        [self.functionals(v, self.sample_rate, speakers) for v in dataset.versions]
+                    )
 
     def check(self) -> None:
         """Prepare the corpus and cut this fold's speaker split, reading no audio: a wrong corpus folder or an

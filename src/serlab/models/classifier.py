@@ -10,7 +10,6 @@ from torch import nn
 from serlab.models.output import ModelOutput
 
 
-
 class Classifier(nn.Module):
     """Runs an encoder over (batch, features, time) and scores utterances, or every frame.
 

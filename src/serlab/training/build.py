@@ -13,7 +13,6 @@ from serlab.config_check import ConfigError, check_targets
 from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
 
-
 # Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
 LOCATION_KEYS = ("root", "path", "roots")
 
@@ -51,13 +50,21 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
             + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
         )
     if loss.frame_level and not getattr(model_cls, "frame_scores", False):
-        raise ConfigError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
+        raise ConfigError(
+            f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head"
+        )
     reads = getattr(model_cls, "reads_functionals", False)
     chosen = cfg.get("data") is not None and cfg.data.get("functionals") is not None
     if reads and not chosen:
-        raise ConfigError(f"model={model_cls.__name__} joins openSMILE functionals with the frames: add data/functionals=compare or egemaps")
+        raise ConfigError(
+            f"model={model_cls.__name__} joins openSMILE functionals with the frames: "
+            "add data/functionals=compare or egemaps"
+        )
     if chosen and not reads:
-        raise ConfigError(f"data.functionals is set, but model={model_cls.__name__} does not read functionals: drop it or use model=fusion")
+        raise ConfigError(
+            f"data.functionals is set, but model={model_cls.__name__} does not read functionals: "
+            "drop it or use model=fusion"
+        )
 
 
 def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:

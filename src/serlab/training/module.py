@@ -173,7 +173,9 @@ class SERModule(L.LightningModule):
         if getattr(self.model, "reads_functionals", False):
             # every process holds the whole training split's functionals, so no reduction is needed;
             # statistics cover every version of the utterances (data.perturb) the model trains on
-            self.model.functionals.set_statistics(datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device))
+            self.model.functionals.set_statistics(
+                datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device)
+            )
 
     @torch.no_grad()
     def _gather_feature_statistics(self, datamodule: Any) -> None:
