@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from serlab.cli import reporting_user_errors
+from serlab.configs import plain
 from serlab.errors import UserError
 
 # serlab-train and serlab-eval write it when a run has been tested: it marks a finished run folder.
@@ -112,13 +113,13 @@ def saved_config(folder: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     """The run's config as Hydra saved it, else the one in its checkpoint (runs trained through the Python API)."""
     hydra_config = folder / ".hydra" / "config.yaml"
     if hydra_config.is_file():
-        return OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
+        return plain(OmegaConf.load(hydra_config), resolve=False)
     named = record.get("checkpoint")
     for ckpt in ([Path(named)] if named else []) + [folder / "checkpoints" / "best.ckpt"]:
         if ckpt.is_file():
             from serlab.eval import load_run  # torch only when a run has no saved config
 
-            return OmegaConf.to_container(load_run(ckpt)[1], resolve=False)
+            return plain(load_run(ckpt)[1], resolve=False)
     return None
 
 

@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from serlab.config_tree import print_config_tree
+from serlab.configs import plain
 from serlab.errors import UserError
 from serlab.loggers.images import log_figure
 from serlab.records import write_json
@@ -49,11 +50,11 @@ def plan(cfg: DictConfig) -> list[tuple[int, int]]:
 def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
     """Record the experiment on the first launch; refuse to continue a CV folder with another experiment."""
     saved_path = cv_dir / "cv_config.yaml"
-    current = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in FREE_KEYS}
+    current = {k: v for k, v in plain(cfg).items() if k not in FREE_KEYS}
     if not saved_path.is_file():
         saved_path.write_text(OmegaConf.to_yaml(current))
         return
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+    saved = plain(OmegaConf.load(saved_path), resolve=False)
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
         raise UserError(
@@ -175,7 +176,7 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
             for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))
         }
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(plain(cfg))
         logger.log_metrics(metrics, step=0)
     for name, fig in figures.items():
         log_figure(loggers, f"cv/{name}", fig, 0)

@@ -9,9 +9,10 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from serlab.config_tree import print_config_tree
+from serlab.configs import plain
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -44,7 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_writable(*checkpoint_dirs(trainer))
     n_params = sum(p.numel() for p in module.parameters())
     for logger in loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params, **provenance()})
+        logger.log_hyperparams({**plain(cfg), "n_params": n_params, **provenance()})
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

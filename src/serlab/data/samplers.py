@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Sampler
 
 
-class Draw(NamedTuple):
+@dataclass(frozen=True)
+class Draw:
     """One training example to serve: its index and the seed of its random crop."""
 
     index: int
@@ -89,7 +90,9 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
     def __iter__(self) -> Iterator[list[int]] | Iterator[list[Draw]]:
         batches = self._batches()
         epoch, done = self.resumed
-        return iter(batches[done:] if self.epoch == epoch else batches)
+        if self.epoch == epoch:
+            batches = batches[done:]
+        return iter(batches)
 
     def __len__(self) -> int:
         return len(self._batches())

@@ -25,6 +25,7 @@ class SpectralFrontend(nn.Module):
     """
 
     kind = "spectral"
+    window: torch.Tensor
 
     def __init__(self, sample_rate: int, win_ms: float, hop_ms: float, out_features: int, normalize: str) -> None:
         super().__init__()

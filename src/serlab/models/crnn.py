@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ class ConvRecurrentEncoder(nn.Module):
     """Conv blocks over (frequency, time), then a recurrent stack over time."""
 
     def __init__(
-        self, n_features: int, channels: Sequence[int], pools: Sequence[Sequence[int]], rnn: RecurrentEncoder | dict
+        self, n_features: int, channels: Sequence[int], pools: Sequence[Sequence[int]], rnn: Mapping[str, Any]
     ) -> None:
         super().__init__()
         if len(channels) != len(pools):

@@ -14,6 +14,9 @@ from serlab.models.output import ModelOutput
 class FunctionalsBranch(nn.Module):
     """Standardises functionals with training-set statistics, then one ReLU layer (none if hidden=0)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, n_functionals: int, hidden: int) -> None:
         super().__init__()
         if hidden < 0:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from serlab.lengths import ceil_div, length_mask
+from serlab.models.rnn import RecurrentEncoder
 
 
 def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,7 +26,7 @@ class FramesFirst(nn.Module):
     makes BLSTMs affordable on a CPU; the encoder must read `features x stack` inputs.
     """
 
-    def __init__(self, encoder: nn.Module, stack: int = 1) -> None:
+    def __init__(self, encoder: RecurrentEncoder, stack: int = 1) -> None:
         super().__init__()
         self.encoder = encoder
         self.stack = stack

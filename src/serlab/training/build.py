@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.optim import Optimizer
 
 from serlab.config_check import ConfigError, check_targets
+from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
 
@@ -19,7 +20,7 @@ LOCATION_KEYS = ("root", "path", "roots")
 
 def data_node(cfg: DictConfig) -> dict:
     """`cfg.data` as plain values, without the location keys (a missing `data.root` fails here)."""
-    node = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
+    node = plain(cfg.data, throw_on_missing=True)
     for key in LOCATION_KEYS:
         node.pop(key, None)
     return node
@@ -27,7 +28,7 @@ def data_node(cfg: DictConfig) -> dict:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse unknown keys and wrongly typed values anywhere in `cfg` before anything is built or read."""
-    node = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    node = plain(cfg, throw_on_missing=True)
     if "data" in node:
         node["data"] = data_node(cfg)
     check_targets(node)
@@ -101,7 +102,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},
         classes=classes,
         monitor=cfg.get("monitor", "val/uar"),
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=plain(cfg),
     )
 
 

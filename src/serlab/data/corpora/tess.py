@@ -32,7 +32,7 @@ class TESS(ReleaseCorpus):
     def parse(self, path: Path) -> Utterance | None:
         code = NAME.fullmatch(path.name)
         emotion = EMOTIONS.get(code["emotion"].lower()) if code else None
-        if emotion is None:
+        if code is None or emotion is None:
             return None
         speaker = code["speaker"].upper()
         return Utterance(
