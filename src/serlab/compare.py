@@ -132,7 +132,7 @@ def hydra_record(folder: Path) -> tuple[dict[str, str], frozenset[str]]:
         choices = {group: shown(option) for group, option in saved.items() if not group.startswith("hydra/")}
     overridden: set[str] = set()
     if overrides_file.is_file():
-        overridden = {o.split("=", 1)[0].lstrip("+~") for o in OmegaConf.load(overrides_file)}
+        overridden = {str(o).split("=", 1)[0].lstrip("+~") for o in OmegaConf.load(overrides_file)}
     return choices, frozenset(overridden)
 
 

@@ -84,13 +84,13 @@ def fold_config(cfg: DictConfig, folder: Path, fold: int, seed: int, group: str,
         # An interrupted fold continues from its last epoch instead of starting over.
         last = folder / "checkpoints" / "last.ckpt"
         run.ckpt_path = str(last) if last.is_file() else None
-        name_runs(run.get("logger") or {}, group, f"fold_{fold}/seed_{seed}", parent_run)
+        name_runs(run.get("logger") or OmegaConf.create(), group, f"fold_{fold}/seed_{seed}", parent_run)
     return run
 
 
 def summary_loggers(cfg: DictConfig, group: str) -> list[Logger]:
     """The experiment's loggers, writing the CV summary into the CV folder (the MLflow parent run)."""
-    loggers = copy.deepcopy(cfg.get("logger")) or {}
+    loggers = copy.deepcopy(cfg.get("logger")) or OmegaConf.create()
     with open_dict(loggers):
         name_runs(loggers, group, group)
     return instantiate_each(loggers)

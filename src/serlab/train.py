@@ -29,7 +29,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_writable(output_dir)
     check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
     datamodule = build_datamodule(cfg)
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set by Lightning at import, not declared
         # Before the config is printed, so that a mistake in the data is not reported below a page of config;
         # on rank 0 only, as Lightning prepares the data there alone.
         datamodule.check()

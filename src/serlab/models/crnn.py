@@ -10,8 +10,9 @@ from torch import nn
 
 from serlab.lengths import ceil_div, length_mask
 from serlab.models.classifier import Classifier
-from serlab.models.pooling import MeanPooling
+from serlab.models.pooling import MeanPooling, Pooling
 from serlab.models.rnn import RecurrentEncoder
+from serlab.models.sequence import Encoder
 
 
 class ConvBlock(nn.Module):
@@ -31,7 +32,7 @@ class ConvBlock(nn.Module):
         return self.pool(x), ceil_div(lengths, self.time_pool)
 
 
-class ConvRecurrentEncoder(nn.Module):
+class ConvRecurrentEncoder(Encoder):
     """Conv blocks over (frequency, time), then a recurrent stack over time."""
 
     def __init__(
@@ -69,7 +70,7 @@ class CRNN(Classifier):
         rnn_layers: int = 1,
         bidirectional: bool = True,
         frame_level: bool = False,
-        pooling: Callable[[int], nn.Module] = MeanPooling,
+        pooling: Callable[[int], Pooling] = MeanPooling,
     ) -> None:
         recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
         encoder = ConvRecurrentEncoder(n_features, channels, pools, recurrent)

@@ -58,7 +58,10 @@ class Fusion(CRNN):
         self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
         self.head = nn.Linear(self.pooling.out_features + self.functionals.out_features, n_classes)
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor) -> ModelOutput:
+    # also takes the utterances' functionals: SERModule passes them to models that set reads_functionals
+    def forward(  # type: ignore[override]
+        self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor
+    ) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)
         pooled = self.pooling(self.dropout(sequence), lengths)
         joined = torch.cat([pooled, self.functionals(functionals)], dim=-1)

@@ -19,7 +19,13 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[t
     return x.reshape(x.shape[0], -1, x.shape[2] * factor), ceil_div(lengths, factor)
 
 
-class FramesFirst(nn.Module):
+class Encoder(nn.Module):
+    """(batch, features, time) features and frame lengths -> (batch, time, out_features) and their lengths."""
+
+    out_features: int
+
+
+class FramesFirst(Encoder):
     """Transposes features to frames-first, stacks every `stack` frames into one, then runs `encoder`.
 
     Stacking shortens the sequence a recurrent encoder walks through step by step, which is what

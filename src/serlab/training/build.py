@@ -73,7 +73,7 @@ def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model
     try:
         optimizer(params=model.parameters())
     except (ValueError, TypeError) as err:
-        settings = ", ".join(f"{k}={v}" for k, v in node.items() if not k.startswith("_"))
+        settings = ", ".join(f"{k!s}={v}" for k, v in node.items() if not str(k).startswith("_"))
         raise ConfigError(f"optimizer: {node._target_} refuses {settings}: {err}") from err
 
 
@@ -109,7 +109,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
 def instantiate_each(group: DictConfig | None) -> list:
     """Instantiate every entry of a name -> config mapping (loggers, callbacks)."""
     headless = [name for name, node in (group or {}).items() if node is not None and "_target_" not in node]
-    if headless:
+    if group is not None and headless:
         # e.g. an experiment sets callbacks.early_stopping.patience while callbacks=none removed the callback
-        raise ConfigError(f"{group._key()}.{headless[0]} has settings but no _target_: its option was not selected")
+        raise ConfigError(f"{group._key()!s}.{headless[0]!s} has settings but no _target_: its option was not selected")
     return [instantiate(node) for node in (group or {}).values() if node is not None]
