@@ -4,8 +4,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
-from serlab.cv import report_notes
+from serlab.cv import report_notes, summary_loggers
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 
@@ -74,3 +75,8 @@ def test_report_notes_say_how_functionals_were_standardised(tmp_path, data_dir, 
     one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
     assert any("eGeMAPSv02" in n and flag in n for n in report_notes(cfg, one_run))
     assert not any("SPEAKER-ADAPTIVE" in n for n in report_notes(compose_train(tmp_path, data_dir), one_run))
+
+
+def test_cv_summary_without_loggers():
+    # logger=null: the CV summary goes to no dashboard rather than failing
+    assert summary_loggers(OmegaConf.create({"logger": None}), "cv") == []
