@@ -8,7 +8,7 @@ TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train test test-fast clean
+.PHONY: install train lint test test-fast clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 
 train: install
 	$(BIN)/serlab-train $(ARGS)
+
+# ruff's rules and mypy's settings are in pyproject.toml; the formatter is configured but not enforced yet
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,16 +7,27 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
 
-GROUPS = ["data", "frontend", "model", "loss", "regularizer", "optimizer", "scheduler", "trainer", "logger", "callbacks"]
+GROUPS = [
+    "data",
+    "frontend",
+    "model",
+    "loss",
+    "regularizer",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
 
@@ -41,10 +52,7 @@ def test_every_group_of_the_design_exists():
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
-    if group == "regularizer":
-        override = f"regularizer=[{option}]"
-    else:
-        override = f"{group}={option}"
+    override = f"regularizer=[{option}]" if group == "regularizer" else f"{group}={option}"
     extra = ON_CPU if group == "trainer" and option in ("gpu", "ddp") else []
     if group == "data":
         extra = ROOTS.get(option, ["data.root=/corpora/x"])
@@ -73,7 +81,9 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
 def test_presets_build_a_module(tmp_path, data_dir, option):
     group = "experiment" if option in options("experiment") else "debug"
     real = option.startswith("emodb")  # presets that pin a corpus the user brings
-    cfg = compose_train(tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real)
+    cfg = compose_train(
+        tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real
+    )
     classes = list(dict.fromkeys(cfg.data.label_map.values()))
     check_config(cfg)
     module = build_module(cfg, classes)

@@ -31,7 +31,6 @@ from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
 from serlab.training.build import check_config
 
-
 Runner = Callable[[torch.Tensor], torch.Tensor]
 INPUT, OUTPUT = "waveforms", "probabilities"
 
@@ -75,7 +74,11 @@ class ONNX:
             logging.getLogger(chatty).setLevel(logging.WARNING)
         # Without the loop-based RNN decompositions through all of torch.onnx's steps, a bidirectional
         # LSTM/GRU is exported with its time axis frozen at the example's length (pytorch/pytorch#191855).
-        with register_lstm_while_loop_decomposition(), register_gru_while_loop_decomposition(), warnings.catch_warnings():
+        with (
+            register_lstm_while_loop_decomposition(),
+            register_gru_while_loop_decomposition(),
+            warnings.catch_warnings(),
+        ):
             # torch's notices about its own internals, raised while exporting, say nothing about this model
             warnings.simplefilter("ignore", FutureWarning)
             torch.onnx.export(
@@ -153,7 +156,13 @@ class Entry:
 
 
 def measure(
-    form: str, path: Path, run: Runner, clips: list[torch.Tensor], expected: list[torch.Tensor], runs: int, parameters: int
+    form: str,
+    path: Path,
+    run: Runner,
+    clips: list[torch.Tensor],
+    expected: list[torch.Tensor],
+    runs: int,
+    parameters: int,
 ) -> Entry:
     """File size, median latency on the first clip and the largest deviation from the `expected` probabilities."""
     with torch.no_grad():
@@ -206,7 +215,9 @@ def export(cfg: DictConfig) -> dict:
     check_config(cfg)
     unknown = sorted(set(cfg.formats) - set(cfg.exporters))
     if unknown:
-        raise ConfigError(f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]")
+        raise ConfigError(
+            f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]"
+        )
     # Built first, so that a format missing its optional packages is reported before any work is done.
     exporters = {form: instantiate(cfg.exporters[form]) for form in cfg.formats}
     if cfg.get("print_config"):
@@ -230,7 +241,9 @@ def export(cfg: DictConfig) -> dict:
     reference = torch.no_grad()(recognizer)
     expected = [reference(clip) for clip in clips]
     # Every form has the float model's weights (the int8 copy stores the same ones in 8 bits).
-    check = partial(measure, clips=clips, expected=expected, runs=cfg.latency_runs, parameters=count_parameters(recognizer))
+    check = partial(
+        measure, clips=clips, expected=expected, runs=cfg.latency_runs, parameters=count_parameters(recognizer)
+    )
 
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from typing import ClassVar
 
 import pytest
 import torch
@@ -44,7 +45,9 @@ def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
 
     # serlab-eval reads state_dict: the same scores and predictions mean training tested the average too
     trained = json.loads((run / "metrics.json").read_text())
-    metrics = evaluate(compose_train(tmp_path / "b", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval"))
+    metrics = evaluate(
+        compose_train(tmp_path / "b", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    )
     assert metrics["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], abs=1e-6)
     with open(run / "predictions.csv") as a, open(tmp_path / "b" / "run" / "predictions.csv") as b:
         assert list(csv.DictReader(a)) == list(csv.DictReader(b))
@@ -54,10 +57,12 @@ def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
 class RecordStartWeights(Callback):
     """Test-only callback: the module's weights when each training epoch starts."""
 
-    seen: list[dict[str, torch.Tensor]] = []
+    seen: ClassVar[list[dict[str, torch.Tensor]]] = []
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        RecordStartWeights.seen.append({k: v.clone() for k, v in pl_module.state_dict().items() if k.endswith("weight")})
+        RecordStartWeights.seen.append(
+            {k: v.clone() for k, v in pl_module.state_dict().items() if k.endswith("weight")}
+        )
 
 
 @pytest.mark.slow

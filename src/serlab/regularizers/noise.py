@@ -8,7 +8,9 @@ from serlab.lengths import length_mask
 from serlab.regularizers.protocol import WaveformAugment
 
 
-def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def mix_at_snr(
+    waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """Adds `noise` scaled to each row's SNR (dB) against the power of its valid samples; padding stays zero."""
     mask = length_mask(lengths, waveforms.shape[-1]).to(waveforms.dtype)
     power = (waveforms.pow(2) * mask).sum(-1) / lengths.clamp_min(1)

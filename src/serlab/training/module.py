@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
-from serlab.features.normalize import SpeakerNorm
+from serlab.features.normalize import FeatureNorm, SpeakerNorm
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
 from serlab.regularizers.protocol import Regularizers
@@ -160,7 +160,7 @@ class SERModule(L.LightningModule):
             log_figure(self.loggers, "test/confusion_matrix", fig, self.global_step)
 
     def on_fit_start(self) -> None:
-        datamodule = self.trainer.datamodule
+        datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it without declaring it
         if hasattr(self.loss, "set_class_counts"):
             counts = torch.bincount(torch.tensor(datamodule.datasets["train"].targets), minlength=len(self.classes))
             self.loss.set_class_counts(counts)
@@ -169,7 +169,9 @@ class SERModule(L.LightningModule):
         if getattr(self.model, "reads_functionals", False):
             # every process holds the whole training split's functionals, so no reduction is needed;
             # statistics cover every version of the utterances (data.perturb) the model trains on
-            self.model.functionals.set_statistics(datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device))
+            self.model.functionals.set_statistics(
+                datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device)
+            )
 
     @torch.no_grad()
     def _gather_feature_statistics(self, datamodule: Any) -> None:
@@ -185,11 +187,11 @@ class SERModule(L.LightningModule):
         for batch in (b for loader in loaders for b in loader):
             features = self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device))
             norm.accumulate(*features, batch.speakers)
-        if self.trainer.world_size > 1 and adaptive:
+        if self.trainer.world_size > 1 and isinstance(norm, SpeakerNorm):
             shards: list[dict] = [{} for _ in range(self.trainer.world_size)]
             torch.distributed.all_gather_object(shards, norm.speakers)
             norm.speakers = {s: sum(shard[s] for shard in shards if s in shard) for s in set().union(*shards)}
-        elif self.trainer.world_size > 1:
+        elif self.trainer.world_size > 1 and isinstance(norm, FeatureNorm):
             for buffer in (norm.total, norm.squares, norm.count):
                 torch.distributed.all_reduce(buffer)
 
