@@ -51,10 +51,11 @@ def one_line(message: str) -> str:
 
 def moved_message(err: MissingConfigException) -> str | None:
     """Where an option that left its group went (see MOVED_OPTIONS); None for any other missing config."""
-    advice = MOVED_OPTIONS.get(err.missing_cfg_file or "")
+    missing = err.missing_cfg_file or ""
+    advice = MOVED_OPTIONS.get(missing)
     if advice is None:
         return None
-    group, _, option = err.missing_cfg_file.rpartition("/")
+    group, _, option = missing.rpartition("/")
     # Hydra's message opens with the file that chose the option, e.g. "In 'experiment/mine': "
     where = str(err).partition("Could not")[0]
     return f"{where}{group}={option}: {option} is no longer a {group} option; write {advice}"

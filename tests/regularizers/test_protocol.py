@@ -7,9 +7,9 @@ from hydra.utils import instantiate
 
 from serlab.config_check import ConfigError
 from serlab.configs import CONFIG_DIR
-from serlab.regularizers.protocol import PLACES, BatchMixer, FeatureAugment, Regularizers, WaveformAugment
 from serlab.regularizers.mixup import Mixup
 from serlab.regularizers.noise import AdditiveNoise
+from serlab.regularizers.protocol import PLACES, BatchMixer, FeatureAugment, Regularizers, WaveformAugment
 from serlab.regularizers.specaugment import SpecAugment
 from serlab.training.build import build_module
 from tests.conftest import compose_train
@@ -41,5 +41,6 @@ def test_a_second_batch_mixer_is_refused_at_build_time_in_one_line(tmp_path, dat
 
 def test_an_object_that_acts_nowhere_is_refused(tmp_path, data_dir):
     cfg = compose_train(tmp_path, data_dir, *SMALL_CRNN, "+regularizer.clip._target_=torch.nn.Identity")
-    with pytest.raises(ConfigError, match=r"^regularizer\.clip: Identity is not a regularizer; its class must implement"):
+    refused = r"^regularizer\.clip: Identity is not a regularizer; its class must implement"
+    with pytest.raises(ConfigError, match=refused):
         build_module(cfg, ["a", "b"])

@@ -84,11 +84,11 @@ class SERModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         waveforms = batch.waveforms
-        for augment in self.regularizers.waveform:
-            waveforms = augment.on_waveform(waveforms, batch.lengths)
+        for waveform_augment in self.regularizers.waveform:
+            waveforms = waveform_augment.on_waveform(waveforms, batch.lengths)
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
-        for augment in self.regularizers.features:
-            features = augment.on_features(features, frames)
+        for feature_augment in self.regularizers.features:
+            features = feature_augment.on_features(features, frames)
         functionals = batch.functionals
         if self.regularizers.mixer is not None:
             features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
