@@ -111,13 +111,16 @@ def baseline(
     return {"per_fold": per_fold, "wall_s": time.perf_counter() - start}
 
 
-def preset(emodb: str, name: str, seeds: list[int], folds: list[int] | None, out: Path, overrides: list[str]) -> dict[str, object]:
+def preset(
+    emodb: str, name: str, seeds: list[int], folds: list[int] | None, out: Path, overrides: list[str]
+) -> dict[str, object]:
     """One serlab-cv run of a preset; its summary and wall time."""
     cv_dir = out / name
     # "default" is serlab-train's own default model and features, without a preset
     preset_choice = [] if name == "default" else [f"experiment={name}"]
-    args = [*preset_choice, "data=emodb", f"data.root={emodb}", "data/split=loso", f"cv.seeds=[{','.join(map(str, seeds))}]",
-            f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}", "print_config=false", *overrides]  # fmt: skip
+    args = [*preset_choice, "data=emodb", f"data.root={emodb}", "data/split=loso",
+            f"cv.seeds=[{','.join(map(str, seeds))}]", f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}",
+            "print_config=false", *overrides]  # fmt: skip
     if folds is not None:
         args.append(f"cv.folds=[{','.join(map(str, folds))}]")
     start = time.perf_counter()
@@ -141,13 +144,16 @@ def summary_cells(stats: dict[str, dict[str, float]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
-    parser.add_argument("--presets", nargs="*", default=["emodb_crnn"], help="experiment presets; 'default' = no preset")
+    parser.add_argument(
+        "--presets", nargs="*", default=["emodb_crnn"], help="experiment presets; 'default' = no preset"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--adaptive-baseline", action="store_true", help="add the speaker-adaptive ComParE + SVM row")
     parser.add_argument("--speed-copies", type=float, nargs="+", default=None, metavar="SPEED",
-                        help="add a ComParE + SVM row trained on the training speakers' files and their copies at these speeds")  # fmt: skip
+                        help="add a ComParE + SVM row trained on the training speakers' files "
+                             "and their copies at these speeds")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="keep CV folders here (default: a temporary folder)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "functionals")
     args, overrides = parser.parse_known_args()
@@ -176,7 +182,9 @@ def main() -> None:
             label = " ".join([name, *overrides])
             print(f"{label:<28} {runs:>10} {summary_cells(s['over_folds'])} {row['wall_s']:>8.0f}", flush=True)
             if s["seed_ensemble_over_folds"]:
-                print(f"{'  its seed ensemble':<28} {runs:>10} {summary_cells(s['seed_ensemble_over_folds'])}", flush=True)
+                print(
+                    f"{'  its seed ensemble':<28} {runs:>10} {summary_cells(s['seed_ensemble_over_folds'])}", flush=True
+                )
 
 
 if __name__ == "__main__":

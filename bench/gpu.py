@@ -38,13 +38,20 @@ def main() -> None:
         samples = Path(tmp) / "gpu.csv"
         with open(samples, "w") as out:
             sampler = subprocess.Popen(
-                ["nvidia-smi", "--query-gpu=timestamp,utilization.gpu,memory.used", "--format=csv,noheader,nounits", "-lms", "200"],
+                [
+                    "nvidia-smi",
+                    "--query-gpu=timestamp,utilization.gpu,memory.used",
+                    "--format=csv,noheader,nounits",
+                    "-lms",
+                    "200",
+                ],
                 stdout=out,
             )
             try:
                 run = train_run(Path(tmp), ["trainer=gpu", f"paths.data_dir={data}",
                                             f"data.corpus.utterances_per_emotion={args.utterances_per_emotion}",
-                                            f"trainer.max_epochs={args.epochs}", "data.num_workers=4", *overrides])  # fmt: skip
+                                            f"trainer.max_epochs={args.epochs}", "data.num_workers=4",
+                                            *overrides])  # fmt: skip
             finally:
                 sampler.terminate()
         with open(samples, newline="") as f:
@@ -53,7 +60,10 @@ def main() -> None:
     steady = utilisation[len(utilisation) // max(args.epochs, 1) :] or utilisation
     print(f"epoch s (median after the first): {run['epoch_s']:.2f}")
     print(f"data wait share: {run['data_wait_frac']:.1%}; audio s per s: {run['audio_s_per_s']:.0f}")
-    print(f"GPU utilisation (median of {len(steady)} samples after the first epoch share): {statistics.median(steady):.0f} %")
+    print(
+        f"GPU utilisation (median of {len(steady)} samples after the first epoch share): "
+        f"{statistics.median(steady):.0f} %"
+    )
     print(f"test UAR {run['uar']:.3f}, wall {run['wall_s']:.0f} s")
 
 

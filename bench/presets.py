@@ -15,7 +15,14 @@ from pathlib import Path
 
 from runs import mean_std, train_run
 
-PRESETS = ["emodb_crnn", "emodb_fusion", "mirsamadi2017_attention", "chernykh2017_ctc", "zhang2017_multitask", "trigeorgis2016_e2e"]
+PRESETS = [
+    "emodb_crnn",
+    "emodb_fusion",
+    "mirsamadi2017_attention",
+    "chernykh2017_ctc",
+    "zhang2017_multitask",
+    "trigeorgis2016_e2e",
+]
 
 
 def main() -> None:
@@ -32,12 +39,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
             runs = [
-                train_run(Path(tmp), [f"experiment={preset}", "data=emodb", f"data.root={emodb}", "data.fold=0", f"seed={seed}", *overrides])
+                train_run(
+                    Path(tmp),
+                    [
+                        f"experiment={preset}",
+                        "data=emodb",
+                        f"data.root={emodb}",
+                        "data.fold=0",
+                        f"seed={seed}",
+                        *overrides,
+                    ],
+                )
                 for seed in args.seeds
             ]
             print(
                 f"{preset:<26} {runs[0]['n_params']:>9,} {statistics.median(r['epochs'] for r in runs):>6.0f} "
-                f"{statistics.median(r['epoch_s'] for r in runs):>8.1f} {statistics.median(r['wall_s'] for r in runs):>7.0f} "
+                f"{statistics.median(r['epoch_s'] for r in runs):>8.1f} "
+                f"{statistics.median(r['wall_s'] for r in runs):>7.0f} "
                 + " ".join(f"{mean_std([r[k] for r in runs]):>13}" for k in ("uar", "war", "f1")),
                 flush=True,
             )

@@ -103,18 +103,21 @@ def main() -> None:
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
     print(f"bare FFT of their {len(frames)} frames (torch.fft.rfft, framed beforehand): {fft:.2f} s; "
-          f"librosa / FFT = {theirs / fft:.1f}x, the most an FFT-based frontend could reach here", flush=True)  # fmt: skip
+          f"librosa / FFT = {theirs / fft:.1f}x, the most an FFT-based frontend could reach here",
+          flush=True)  # fmt: skip
     if args.functionals:
         one, many = functionals_pass(clips, 1), functionals_pass(clips, available_cores())
-        print(f"ComParE functionals of {len(clips)} clips: 1 process {one:.1f} s, {available_cores()} processes {many:.1f} s "
-              f"({one / many:.1f}x)", flush=True)  # fmt: skip
+        print(f"ComParE functionals of {len(clips)} clips: 1 process {one:.1f} s, "
+              f"{available_cores()} processes {many:.1f} s ({one / many:.1f}x)", flush=True)  # fmt: skip
 
     if not args.runs:
         return
     with tempfile.TemporaryDirectory() as tmp:
         cache = f"data.cache_dir={tmp}/cache"
         runs = [
-            train_run(Path(tmp), ["data=emodb", f"data.root={emodb}", cache, f"trainer.max_epochs={args.epochs}", *overrides])
+            train_run(
+                Path(tmp), ["data=emodb", f"data.root={emodb}", cache, f"trainer.max_epochs={args.epochs}", *overrides]
+            )
             for _ in range(args.runs)
         ]
     print(f"{'run':>4} {'s/epoch':>8} {'data wait':>10} {'audio s/s':>10}")

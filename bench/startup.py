@@ -25,7 +25,10 @@ SCRIPT = "serlab-train"
 def entry_point_code(args: list[str]) -> str:
     """Python code that runs the serlab-train entry point with `args`."""
     module, function = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][SCRIPT].split(":")
-    return f"import importlib, sys; sys.argv = [{SCRIPT!r}, *{args!r}]; getattr(importlib.import_module({module!r}), {function!r})()"
+    return (
+        f"import importlib, sys; sys.argv = [{SCRIPT!r}, *{args!r}]; "
+        f"getattr(importlib.import_module({module!r}), {function!r})()"
+    )
 
 
 def median_seconds(code: str, env: dict[str, str], repeats: int) -> float:

@@ -52,7 +52,16 @@ def test_help_lists_only_options_a_user_can_select(tmp_path):
     shown = run_cli("serlab.train", "--help", cwd=tmp_path).stdout
     groups = dict(line.split(": ", 1) for line in shown.split("== Config ==")[0].splitlines() if ": " in line)
     assert "logmel" in groups["frontend"] and "crnn" in groups["model"]
-    assert groups["data"].split(", ") == ["crema_d", "emodb", "iemocap", "manifest", "multi", "ravdess", "synthetic", "tess"]
+    assert groups["data"].split(", ") == [
+        "crema_d",
+        "emodb",
+        "iemocap",
+        "manifest",
+        "multi",
+        "ravdess",
+        "synthetic",
+        "tess",
+    ]
     assert groups["trainer"] == "cpu, ddp, ddp_cpu, gpu" and groups["debug"] == "fdr, limit, overfit"
     assert not {"formats", "sweep"} & set(groups)
 
@@ -62,7 +71,32 @@ def test_selecting_an_internal_option_is_refused_in_one_line(tmp_path, choice):
     proc = run_cli("serlab.train", choice, cwd=tmp_path, expect=2)
     group = choice.split("=")[0]
     (line,) = proc.stderr.splitlines()
-    assert line.startswith("error: ") and f"Could not find '{group}/" in line and f"Available options in '{group}'" in line
+    assert (
+        line.startswith("error: ") and f"Could not find '{group}/" in line and f"Available options in '{group}'" in line
+    )
+
+
+@pytest.mark.parametrize(
+    "old,option,new",
+    [
+        ("regularizer=[dropout,ema]", "ema", "write callbacks=[default,ema]"),
+        ("regularizer=[early_stopping]", "early_stopping", "callbacks=[model_checkpoint,early_stopping]"),
+        ("regularizer=[dropout,grad_clip]", "grad_clip", "write trainer.gradient_clip_val=5.0"),
+    ],
+    ids=["ema", "early_stopping", "grad_clip"],
+)
+def test_an_option_that_left_the_regularizer_group_names_its_new_spelling(tmp_path, old, option, new):
+    proc = run_cli("serlab.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: ") and f"regularizer={option}: {option} is no longer a regularizer option" in line
+    assert new in line
+
+
+def test_help_offers_no_option_that_left_its_group(tmp_path):
+    shown = run_cli("serlab.train", "--help", cwd=tmp_path).stdout
+    groups = dict(line.split(": ", 1) for line in shown.split("== Config ==")[0].splitlines() if ": " in line)
+    assert groups["regularizer"].split(", ") == ["dropout", "mixup", "noise", "specaugment", "weight_penalty"]
+    assert {"early_stopping", "ema"} <= set(groups["callbacks"].split(", "))
 
 
 @pytest.fixture

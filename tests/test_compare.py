@@ -21,7 +21,10 @@ def fake_run(folder: Path, metrics: dict, config: dict, choices: dict | None = N
     (folder / ".hydra").mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"metrics": metrics, "classes": ["a", "b"], "n_params": 1234}))
     OmegaConf.save(config, folder / ".hydra" / "config.yaml")
-    OmegaConf.save({"hydra": {"runtime": {"choices": {"hydra/launcher": "basic", **(choices or {})}}}}, folder / ".hydra" / "hydra.yaml")
+    OmegaConf.save(
+        {"hydra": {"runtime": {"choices": {"hydra/launcher": "basic", **(choices or {})}}}},
+        folder / ".hydra" / "hydra.yaml",
+    )
     OmegaConf.save(list(overrides), folder / ".hydra" / "overrides.yaml")
     return folder
 
@@ -37,7 +40,8 @@ def sweep(tmp_path: Path) -> Path:
     fake_run(root / "0", {"test/uar": 0.5, "test/loss": 1.2, "val/uar": 0.6, "train/loss": 0.9},
              model_config("crnn", 64, conv=[8, 16]), {"model": "crnn"}, ("model=crnn", "model.hidden=64"))  # fmt: skip
     fake_run(root / "1", {"test/uar": 0.7, "test/loss": 1.0, "val/uar": 0.5},
-             {**model_config("blstm", 128), "optimizer": {"lr": 0.01}}, {"model": "blstm"}, ("model=blstm", "optimizer.lr=0.01"))  # fmt: skip
+             {**model_config("blstm", 128), "optimizer": {"lr": 0.01}}, {"model": "blstm"},
+             ("model=blstm", "optimizer.lr=0.01"))  # fmt: skip
     fake_run(root / "2", {"test/uar": 0.6, "test/loss": 0.8, "val/uar": 0.7},
              model_config("blstm", 128), {"model": "blstm"}, ("model=blstm",))  # fmt: skip
     return root
@@ -56,7 +60,7 @@ def test_leaderboard_ranks_by_the_metric_and_shows_only_what_differs(sweep):
     columns = list(rows[0])
     assert columns[:4] == ["rank", "run", "test/uar", "test/loss"]
     # The group option stands for its keys, except those set by hand; shared and location keys stay out.
-    assert [c for c in columns[6:]] == ["model", "model.hidden", "optimizer.lr"]
+    assert columns[6:] == ["model", "model.hidden", "optimizer.lr"]
     assert {"seed", "model._target_", "model.conv", "paths.output_dir", "train/loss"}.isdisjoint(columns)
     assert rows[0]["optimizer.lr"] == "0.01" and rows[2]["model.hidden"] == "64" and rows[2]["model"] == "crnn"
     assert rows[0]["params"] == "1,234"

@@ -17,7 +17,8 @@ BAD = {
     "unknown key in a node":
         (["+model.hiden=3"], r"model\.hiden: .*CRNN takes no option 'hiden'; its options: .*\bhidden\b"),
     "unknown key in a nested node":
-        (["+data.split.test=[x]"], r"data\.split\.test: .*takes no option 'test'; its options: n_folds, n_val_speakers"),
+        (["+data.split.test=[x]"], r"data\.split\.test: .*takes no option 'test'; "
+         r"its options: n_folds, n_val_speakers"),
     "unknown target":
         (["model._target_=serlab.models.crnn.CRN"], r"model\._target_: cannot import 'serlab\.models\.crnn\.CRN'"),
     "text for an int":
@@ -47,7 +48,8 @@ BAD = {
     "unknown bad-file policy": (["data.on_bad_file=ignore"], r"data\.on_bad_file must be one of \['error', 'skip'\]"),
     "negative epochs": (["trainer.max_epochs=-3"], r"`max_epochs` must be a non-negative integer or -1"),
     "frontend that does not fit the model":
-        (["model=e2e"], r"model=E2E reads waveform features, but frontend=LogMel gives spectral .*: choose frontend=raw"),
+        (["model=e2e"], r"model=E2E reads waveform features, "
+         r"but frontend=LogMel gives spectral .*: choose frontend=raw"),
     "loss that does not fit the model":
         (["model=multitask", "loss=ctc"], r"loss=CTC scores frames, but model=.* has no frame-level head"),
 }  # fmt: skip

@@ -7,16 +7,27 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
 
-GROUPS = ["data", "frontend", "model", "loss", "regularizer", "optimizer", "scheduler", "trainer", "logger", "callbacks"]
+GROUPS = [
+    "data",
+    "frontend",
+    "model",
+    "loss",
+    "regularizer",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
 
@@ -41,10 +52,7 @@ def test_every_group_of_the_design_exists():
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
-    if group == "regularizer":
-        override = f"regularizer=[{option}]"
-    else:
-        override = f"{group}={option}"
+    override = f"regularizer=[{option}]" if group == "regularizer" else f"{group}={option}"
     extra = ON_CPU if group == "trainer" and option in ("gpu", "ddp") else []
     if group == "data":
         extra = ROOTS.get(option, ["data.root=/corpora/x"])
@@ -73,7 +81,9 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
 def test_presets_build_a_module(tmp_path, data_dir, option):
     group = "experiment" if option in options("experiment") else "debug"
     real = option.startswith("emodb")  # presets that pin a corpus the user brings
-    cfg = compose_train(tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real)
+    cfg = compose_train(
+        tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real
+    )
     classes = list(dict.fromkeys(cfg.data.label_map.values()))
     check_config(cfg)
     module = build_module(cfg, classes)
@@ -86,6 +96,18 @@ def test_default_experiment_is_the_documented_one(tmp_path, data_dir):
     assert cfg.model._target_.endswith("CRNN") and cfg.frontend._target_.endswith("LogMel")
     assert cfg.monitor == "val/uar" and cfg.callbacks.model_checkpoint.monitor == "val/uar"
     assert list(cfg.regularizer) == ["dropout"]
+
+
+def test_gradient_clipping_is_a_trainer_setting_and_early_stopping_a_callback(tmp_path, data_dir):
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from serlab.training.build import instantiate_each
+
+    cfg = compose_train(tmp_path, data_dir, "trainer.gradient_clip_val=5.0", "callbacks=[early_stopping]")
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=instantiate_each(cfg.callbacks))
+    assert trainer.gradient_clip_val == 5.0
+    assert [type(c) for c in trainer.callbacks if isinstance(c, EarlyStopping)] == [EarlyStopping]
+    assert compose_train(tmp_path, data_dir).trainer.gradient_clip_val is None
 
 
 def test_eval_config_requires_a_checkpoint(tmp_path, data_dir):

@@ -4,18 +4,28 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from omegaconf import OmegaConf
 
-from serlab.cv import report_notes
+from serlab.cv import report_notes, summary_loggers
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 
 @pytest.mark.slow
 def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
     cv_dir = tmp_path / "cv"
-    args = [*cli_overrides(tmp_path, data_dir), "debug=limit", "trainer.max_epochs=1", "cv.folds=[0,1]", f"hydra.run.dir={cv_dir}"]
+    args = [
+        *cli_overrides(tmp_path, data_dir),
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "cv.folds=[0,1]",
+        f"hydra.run.dir={cv_dir}",
+    ]
     run_cli("serlab.cv", *args, cwd=tmp_path)
     summary = json.loads((cv_dir / "summary.json").read_text())
-    fold_uar = [json.loads((cv_dir / f"fold_{k}" / "seed_42" / "metrics.json").read_text())["metrics"]["test/uar"] for k in (0, 1)]
+    fold_uar = [
+        json.loads((cv_dir / f"fold_{k}" / "seed_42" / "metrics.json").read_text())["metrics"]["test/uar"]
+        for k in (0, 1)
+    ]
     assert summary["per_fold"]["uar"] == {"0": pytest.approx(fold_uar[0]), "1": pytest.approx(fold_uar[1])}
     assert summary["over_folds"]["uar"]["mean"] == pytest.approx(sum(fold_uar) / 2)
     assert {"report.md", "report.html", "cv_config.yaml"} <= {p.name for p in cv_dir.iterdir()}
@@ -38,7 +48,9 @@ def run_cli_failing(cwd, args) -> str:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "serlab.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "serlab.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode != 0
     return proc.stdout + proc.stderr
 
@@ -57,7 +69,14 @@ def test_fold_runs_are_grouped_on_dashboards_and_leave_the_cv_config_alone(tmp_p
 
 @pytest.mark.parametrize(("per_speaker", "flag"), [(False, "training-set statistics"), (True, "SPEAKER-ADAPTIVE")])
 def test_report_notes_say_how_functionals_were_standardised(tmp_path, data_dir, per_speaker, flag):
-    cfg = compose_train(tmp_path, data_dir, "model=fusion", "data/functionals=egemaps", f"data.functionals.per_speaker={per_speaker}")
+    cfg = compose_train(
+        tmp_path, data_dir, "model=fusion", "data/functionals=egemaps", f"data.functionals.per_speaker={per_speaker}"
+    )
     one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
     assert any("eGeMAPSv02" in n and flag in n for n in report_notes(cfg, one_run))
     assert not any("SPEAKER-ADAPTIVE" in n for n in report_notes(compose_train(tmp_path, data_dir), one_run))
+
+
+def test_cv_summary_without_loggers():
+    # logger=null: the CV summary goes to no dashboard rather than failing
+    assert summary_loggers(OmegaConf.create({"logger": None}), "cv") == []

@@ -37,7 +37,11 @@ def test_wheel_carries_configs_and_entry_points(tmp_path):
 
     # Installed from the wheel alone and run from an unrelated folder, the app still composes.
     site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     elsewhere.mkdir()
     shown = subprocess.run(
         [sys.executable, "-m", "serlab.train", "--cfg", "job", "model=crnn"],

@@ -110,9 +110,10 @@ def agent_argv(sweep: dict, params: dict) -> list[str]:
 @pytest.mark.filterwarnings("ignore:Valid config keys have changed in V2")  # raised inside `sweeps`
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
 def test_wandb_sweep_config_is_valid_and_trials_compose(tmp_path, data_dir, path):
-    import sweeps
     from wandb.apis.public.sweeps import _validate_config_and_fill_distribution
     from wandb.sdk.launch.sweeps.utils import load_sweep_config
+
+    import sweeps
 
     # What `wandb sweep` reads and checks before anything goes to a server (--controller validates locally).
     sweep = load_sweep_config(str(path))

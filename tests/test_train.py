@@ -35,7 +35,9 @@ def test_fast_dev_run_on_cpu(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_train_resume_and_eval_reproduce(tmp_path, data_dir):
-    first = compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "trainer.limit_test_batches=1.0")
+    first = compose_train(
+        tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "trainer.limit_test_batches=1.0"
+    )
     train(first)
     run = tmp_path / "a" / "run"
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run / "checkpoints").iterdir()}
@@ -43,7 +45,11 @@ def test_train_resume_and_eval_reproduce(tmp_path, data_dir):
 
     # Resume: the second run starts at epoch 1 with the optimizer state of the first.
     second = compose_train(
-        tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+        tmp_path / "b",
+        data_dir,
+        "debug=limit",
+        "trainer.max_epochs=2",
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
     )
     train(second)
     resumed = tmp_path / "b" / "run"
@@ -54,7 +60,9 @@ def test_train_resume_and_eval_reproduce(tmp_path, data_dir):
 
     # serlab-eval on the best checkpoint scores the same test set to the same metrics.
     trained = json.loads((run / "metrics.json").read_text())
-    eval_cfg = compose_train(tmp_path / "c", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    eval_cfg = compose_train(
+        tmp_path / "c", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval"
+    )
     metrics = evaluate(eval_cfg)
     for key in ("test/uar", "test/war", "test/f1"):
         assert metrics[key] == pytest.approx(trained["metrics"][key], abs=1e-6)
@@ -89,7 +97,9 @@ def test_ddp_on_two_cpu_processes_scores_each_test_utterance_once(tmp_path, data
     assert sum(map(sum, record["confusion_matrix"])) == len(predicted)
 
     # One process scoring the same checkpoint gives the same metrics and the same prediction per utterance.
-    alone = compose_train(tmp_path / "alone", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    alone = compose_train(
+        tmp_path / "alone", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval"
+    )
     metrics = evaluate(alone)
     for key in ("test/uar", "test/war", "test/f1"):
         assert metrics[key] == pytest.approx(record["metrics"][key], abs=1e-6)

@@ -13,13 +13,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import hydra
-from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from hydra.utils import get_method
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
-from serlab.configs import CONFIG_DIR
+from serlab.configs import CONFIG_DIR, MOVED_OPTIONS
 from serlab.errors import UserError
+from serlab.extras import missing_plugin
 
 T = TypeVar("T")
 
@@ -43,6 +49,18 @@ def one_line(message: str) -> str:
     return " ".join(p if p.endswith(".") else f"{p};" for p in parts).rstrip(";")
 
 
+def moved_message(err: MissingConfigException) -> str | None:
+    """Where an option that left its group went (see MOVED_OPTIONS); None for any other missing config."""
+    missing = err.missing_cfg_file or ""
+    advice = MOVED_OPTIONS.get(missing)
+    if advice is None:
+        return None
+    group, _, option = missing.rpartition("/")
+    # Hydra's message opens with the file that chose the option, e.g. "In 'experiment/mine': "
+    where = str(err).partition("Could not")[0]
+    return f"{where}{group}={option}: {option} is no longer a {group} option; write {advice}"
+
+
 def user_message(err: BaseException) -> str | None:
     """The one-line report of a user's mistake; None for anything else, which keeps its traceback."""
     if isinstance(err, InstantiationException) and isinstance(err.__cause__, UserError):
@@ -53,8 +71,11 @@ def user_message(err: BaseException) -> str | None:
         return f"{err.full_key}: has no value (???); set it on the command line, e.g. {err.full_key}=..."
     if isinstance(err, OverrideParseException):
         return f"{err.override}: {one_line(err.message)}"
+    if isinstance(err, MissingConfigException) and (moved := moved_message(err)):
+        return moved
     if isinstance(err, ConfigCompositionException):
-        return one_line(str(err))  # a command-line override Hydra cannot apply, e.g. an unknown option
+        # a command-line override Hydra cannot apply, e.g. an unknown option, or one whose plugin is not installed
+        return missing_plugin(str(err)) or one_line(str(err))
     return None
 
 

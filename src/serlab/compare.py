@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from serlab.cli import reporting_user_errors
+from serlab.configs import plain
 from serlab.errors import UserError
 
 # serlab-train and serlab-eval write it when a run has been tested: it marks a finished run folder.
@@ -112,13 +113,13 @@ def saved_config(folder: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     """The run's config as Hydra saved it, else the one in its checkpoint (runs trained through the Python API)."""
     hydra_config = folder / ".hydra" / "config.yaml"
     if hydra_config.is_file():
-        return OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
+        return plain(OmegaConf.load(hydra_config), resolve=False)
     named = record.get("checkpoint")
     for ckpt in ([Path(named)] if named else []) + [folder / "checkpoints" / "best.ckpt"]:
         if ckpt.is_file():
             from serlab.eval import load_run  # torch only when a run has no saved config
 
-            return OmegaConf.to_container(load_run(ckpt)[1], resolve=False)
+            return plain(load_run(ckpt)[1], resolve=False)
     return None
 
 
@@ -131,7 +132,7 @@ def hydra_record(folder: Path) -> tuple[dict[str, str], frozenset[str]]:
         choices = {group: shown(option) for group, option in saved.items() if not group.startswith("hydra/")}
     overridden: set[str] = set()
     if overrides_file.is_file():
-        overridden = {o.split("=", 1)[0].lstrip("+~") for o in OmegaConf.load(overrides_file)}
+        overridden = {str(o).split("=", 1)[0].lstrip("+~") for o in OmegaConf.load(overrides_file)}
     return choices, frozenset(overridden)
 
 
@@ -148,7 +149,9 @@ def read_run(folder: Path) -> Run:
     flat = None
     if config is not None:
         # Paths into the run's own folder differ in every run and say nothing about it.
-        flat = {k: shown(v).replace(own, "<run>") for k, v in flatten(config).items() if not k.startswith(IGNORED_PREFIXES)}
+        flat = {
+            k: shown(v).replace(own, "<run>") for k, v in flatten(config).items() if not k.startswith(IGNORED_PREFIXES)
+        }
     choices, overridden = hydra_record(folder)
     return Run(folder, metrics, record.get("n_params"), flat, choices, overridden)
 
@@ -198,7 +201,9 @@ def setting_columns(runs: list[Run]) -> tuple[list[str], list[str]]:
     return groups, keys
 
 
-def leaderboard(runs: list[Run], root: Path, metric: str, descending: bool, top: int | None) -> tuple[list[str], list[list[str]]]:
+def leaderboard(
+    runs: list[Run], root: Path, metric: str, descending: bool, top: int | None
+) -> tuple[list[str], list[list[str]]]:
     """Columns and rows: rank, run, the metrics (ranking one first), parameters, then what differs."""
     best = ranked(runs, metric, descending)[:top]
     others = sorted({m for r in runs for m in r.metrics if m.startswith(SHOWN_METRICS)} - {metric})

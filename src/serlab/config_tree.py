@@ -19,7 +19,7 @@ def print_config_tree(cfg: DictConfig, save_to: Path | None = None) -> None:
     for key in keys:
         node = cfg[key]
         text = OmegaConf.to_yaml(node, resolve=True) if isinstance(node, DictConfig) else str(node)
-        tree.add(key, style="bold").add(rich.syntax.Syntax(text, "yaml"))
+        tree.add(str(key), style="bold").add(rich.syntax.Syntax(text, "yaml"))
     rich.print(tree)
     if save_to is not None:
         with open(save_to, "w") as f:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -18,6 +19,14 @@ def config_dir() -> Path:
 
 
 CONFIG_DIR = str(config_dir())
+
+# Options that left their group, as `group/option`, with what to write instead; composing one of them is
+# refused with that advice rather than Hydra's list of the group's options.
+MOVED_OPTIONS = {
+    "regularizer/ema": "callbacks=[default,ema] (its decay: callbacks.ema.decay)",
+    "regularizer/early_stopping": "callbacks=default (it has it) or callbacks=[model_checkpoint,early_stopping]",
+    "regularizer/grad_clip": "trainer.gradient_clip_val=5.0",
+}
 
 
 def _absolute(path: str) -> str:
@@ -44,3 +53,11 @@ if not OmegaConf.has_resolver("abspath"):
 # Cached per config, so every later look-up (and every job of a multirun) sees the folder first claimed.
 if not OmegaConf.has_resolver("claim_dir"):
     OmegaConf.register_new_resolver("claim_dir", claim_dir, use_cache=True)
+
+
+def plain(node: DictConfig | ListConfig, *, resolve: bool = True, throw_on_missing: bool = False) -> dict[str, Any]:
+    """A mapping config as plain dicts and lists, with string keys (as every key of a serlab config is)."""
+    container = OmegaConf.to_container(node, resolve=resolve, throw_on_missing=throw_on_missing)
+    if not isinstance(container, dict):
+        raise TypeError(f"expected a mapping config, got a {type(node).__name__}")
+    return {str(k): v for k, v in container.items()}

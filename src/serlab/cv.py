@@ -11,7 +11,9 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from serlab.config_tree import print_config_tree
+from serlab.configs import plain
 from serlab.errors import UserError
+from serlab.extras import require
 from serlab.loggers.images import log_figure
 from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
@@ -49,11 +51,11 @@ def plan(cfg: DictConfig) -> list[tuple[int, int]]:
 def check_continuation(cfg: DictConfig, cv_dir: Path) -> None:
     """Record the experiment on the first launch; refuse to continue a CV folder with another experiment."""
     saved_path = cv_dir / "cv_config.yaml"
-    current = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in FREE_KEYS}
+    current = {k: v for k, v in plain(cfg).items() if k not in FREE_KEYS}
     if not saved_path.is_file():
         saved_path.write_text(OmegaConf.to_yaml(current))
         return
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+    saved = plain(OmegaConf.load(saved_path), resolve=False)
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
         raise UserError(
@@ -83,13 +85,13 @@ def fold_config(cfg: DictConfig, folder: Path, fold: int, seed: int, group: str,
         # An interrupted fold continues from its last epoch instead of starting over.
         last = folder / "checkpoints" / "last.ckpt"
         run.ckpt_path = str(last) if last.is_file() else None
-        name_runs(run.get("logger") or {}, group, f"fold_{fold}/seed_{seed}", parent_run)
+        name_runs(run.get("logger") or OmegaConf.create(), group, f"fold_{fold}/seed_{seed}", parent_run)
     return run
 
 
 def summary_loggers(cfg: DictConfig, group: str) -> list[Logger]:
     """The experiment's loggers, writing the CV summary into the CV folder (the MLflow parent run)."""
-    loggers = copy.deepcopy(cfg.get("logger")) or {}
+    loggers = copy.deepcopy(cfg.get("logger")) or OmegaConf.create()
     with open_dict(loggers):
         name_runs(loggers, group, group)
     return instantiate_each(loggers)
@@ -127,7 +129,11 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
     if functionals is not None:
         notes.append(
             f"openSMILE functionals: {functionals.feature_set}, "
-            + ("standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)" if functionals.get("per_speaker") else "standardised with training-set statistics")
+            + (
+                "standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)"
+                if functionals.get("per_speaker")
+                else "standardised with training-set statistics"
+            )
         )
     return notes
 
@@ -143,7 +149,9 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     # after the checks, so that a mistake is not reported below a page of config
     if cfg.get("print_config"):
         print_config_tree(cfg, save_to=cv_dir / "config_tree.log")
-    log.info("CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir)
+    log.info(
+        "CV in %s: %d trainings; to continue after an interruption add hydra.run.dir=%s", cv_dir, len(runs), cv_dir
+    )
     loggers = summary_loggers(cfg, group)
     parent = next((lg.run_id for lg in loggers if isinstance(lg, MLFlowLogger)), None)
     for fold, seed in runs:
@@ -163,18 +171,20 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     figures = write_report(summary, cv_dir, report_title(), report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
     if summary.has_seed_ensemble:
-        metrics |= {f"cv/ensemble_{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))}
+        metrics |= {
+            f"cv/ensemble_{k}_{stat}": v
+            for k in HEADLINE
+            for stat, v in zip(("mean", "std"), summary.seed_ensemble_over_folds(k))
+        }
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams(plain(cfg))
         logger.log_metrics(metrics, step=0)
     for name, fig in figures.items():
         log_figure(loggers, f"cv/{name}", fig, 0)
     for logger in loggers:
         logger.finalize("success")
     if any(isinstance(lg, WandbLogger) for lg in loggers):
-        import wandb
-
-        wandb.finish()
+        require("wandb", "logger=wandb").finish()
     print("\n" + "  ".join(f"{k.upper()} {m:.3f} ± {s:.3f}" for k in HEADLINE for m, s in [summary.over_folds(k)]))
     print(f"report: {cv_dir / 'report.html'}")
     return summary

@@ -78,7 +78,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module = build_module(run_cfg, classes)
     module.load_state_dict(state["state_dict"])
     if cfg.get("robustness") and getattr(module.model, "reads_functionals", False):
-        raise ConfigError("robustness.*: the openSMILE functionals of model=fusion come from the clean files, so degrading only the waveform would overstate its robustness")
+        raise ConfigError(
+            "robustness.*: the openSMILE functionals of model=fusion come from the clean files, "
+            "so degrading only the waveform would overstate its robustness"
+        )
     trainer = instantiate(cfg.trainer, logger=instantiate_each(cfg.get("logger")) or False, callbacks=[])
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import onnxruntime as ort
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -26,11 +25,11 @@ from torch.export._patches import register_gru_while_loop_decomposition, registe
 
 from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
+from serlab.extras import require
 from serlab.inference import load_recognizer
 from serlab.models.rnn import assume_whole_sequences
 from serlab.records import write_json
 from serlab.training.build import check_config
-
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 INPUT, OUTPUT = "waveforms", "probabilities"
@@ -62,6 +61,10 @@ class ONNX:
     def __init__(self, filename: str = "model.onnx", opset: int = 18) -> None:
         self.filename = filename
         self.opset = opset
+        # torch.onnx writes the graph with onnx and onnxscript; onnxruntime runs it for the report
+        require("onnx", "formats=[onnx]")
+        require("onnxscript", "formats=[onnx]")
+        self.runtime = require("onnxruntime", "formats=[onnx]")
 
     def save(self, model: nn.Module, example: torch.Tensor, folder: Path) -> Path:
         """Export `model` through torch.export with every axis dynamic, weights inside the one file."""
@@ -71,7 +74,11 @@ class ONNX:
             logging.getLogger(chatty).setLevel(logging.WARNING)
         # Without the loop-based RNN decompositions through all of torch.onnx's steps, a bidirectional
         # LSTM/GRU is exported with its time axis frozen at the example's length (pytorch/pytorch#191855).
-        with register_lstm_while_loop_decomposition(), register_gru_while_loop_decomposition(), warnings.catch_warnings():
+        with (
+            register_lstm_while_loop_decomposition(),
+            register_gru_while_loop_decomposition(),
+            warnings.catch_warnings(),
+        ):
             # torch's notices about its own internals, raised while exporting, say nothing about this model
             warnings.simplefilter("ignore", FutureWarning)
             torch.onnx.export(
@@ -90,11 +97,11 @@ class ONNX:
 
     def load(self, path: Path) -> Runner:
         """An onnxruntime session as a function of waveforms, on as many threads as torch uses."""
-        options = ort.SessionOptions()
+        options = self.runtime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         # Spinning worker threads would fight torch's own between calls in this process.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = self.runtime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return lambda waveforms: torch.from_numpy(session.run([OUTPUT], {INPUT: waveforms.numpy()})[0])
 
 
@@ -149,7 +156,13 @@ class Entry:
 
 
 def measure(
-    form: str, path: Path, run: Runner, clips: list[torch.Tensor], expected: list[torch.Tensor], runs: int, parameters: int
+    form: str,
+    path: Path,
+    run: Runner,
+    clips: list[torch.Tensor],
+    expected: list[torch.Tensor],
+    runs: int,
+    parameters: int,
 ) -> Entry:
     """File size, median latency on the first clip and the largest deviation from the `expected` probabilities."""
     with torch.no_grad():
@@ -202,7 +215,11 @@ def export(cfg: DictConfig) -> dict:
     check_config(cfg)
     unknown = sorted(set(cfg.formats) - set(cfg.exporters))
     if unknown:
-        raise ConfigError(f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]")
+        raise ConfigError(
+            f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]"
+        )
+    # Built first, so that a format missing its optional packages is reported before any work is done.
+    exporters = {form: instantiate(cfg.exporters[form]) for form in cfg.formats}
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:
@@ -224,13 +241,15 @@ def export(cfg: DictConfig) -> dict:
     reference = torch.no_grad()(recognizer)
     expected = [reference(clip) for clip in clips]
     # Every form has the float model's weights (the int8 copy stores the same ones in 8 bits).
-    check = partial(measure, clips=clips, expected=expected, runs=cfg.latency_runs, parameters=count_parameters(recognizer))
+    check = partial(
+        measure, clips=clips, expected=expected, runs=cfg.latency_runs, parameters=count_parameters(recognizer)
+    )
 
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
     entries = [check("pytorch", weights, reference)]
-    for form in cfg.formats:
-        entries.append(export_form(form, instantiate(cfg.exporters[form]), recognizer, example, folder, check))
+    for form, exporter in exporters.items():
+        entries.append(export_form(form, exporter, recognizer, example, folder, check))
     if cfg.quantize:
         int8 = TorchScript("model_int8.torchscript.pt")
         entries.append(export_form("torchscript_int8", int8, quantize(recognizer), example, folder, check))

@@ -114,7 +114,7 @@ def windows(n_samples: int, window: int | None, hop: int) -> list[tuple[int, int
     """(start, end) sample ranges of `window` every `hop`, the last one ending with the file; one if it is no longer."""
     if window is None or n_samples <= window:
         return [(0, n_samples)]
-    starts = list(range(0, n_samples - window, hop)) + [n_samples - window]
+    starts = [*range(0, n_samples - window, hop), n_samples - window]
     return [(s, s + window) for s in starts]
 
 
@@ -203,7 +203,11 @@ def window_samples(window: float | None, hop: float | None, audio: AudioSettings
 
 
 def score_segments(
-    recognizer: Recognizer, waves: dict[int, torch.Tensor], segments: list[Segment], batch_size: int, device: torch.device
+    recognizer: Recognizer,
+    waves: dict[int, torch.Tensor],
+    segments: list[Segment],
+    batch_size: int,
+    device: torch.device,
 ) -> dict[Segment, torch.Tensor]:
     """Class probabilities of every segment, in batches of similar length."""
     probs: dict[Segment, torch.Tensor] = {}
@@ -213,7 +217,11 @@ def score_segments(
 
 
 def decode_group(
-    items: list[Item], load: Callable[[Path], torch.Tensor], on_bad_file: str, pool: ThreadPoolExecutor, skipped: list[dict]
+    items: list[Item],
+    load: Callable[[Path], torch.Tensor],
+    on_bad_file: str,
+    pool: ThreadPoolExecutor,
+    skipped: list[dict],
 ) -> dict[int, torch.Tensor]:
     """Waveforms of the usable items by position; an unusable one stops the run or is added to `skipped`."""
     waves: dict[int, torch.Tensor] = {}
@@ -258,14 +266,17 @@ def predict(cfg: DictConfig) -> list[dict]:
             chunk = items[first : first + group]
             waves = decode_group(chunk, load, cfg.on_bad_file, pool, skipped)
             spans = {i: [Segment(i, s, e) for s, e in windows(len(w), window, hop)] for i, w in waves.items()}
-            probs = score_segments(recognizer, waves, [s for own in spans.values() for s in own], cfg.batch_size, device)
+            probs = score_segments(
+                recognizer, waves, [s for own in spans.values() for s in own], cfg.batch_size, device
+            )
             for i, own in spans.items():
                 # The file's result is the mean over its windows (all of one length, so equally weighted).
                 overall = torch.stack([probs[s] for s in own]).mean(0)
                 rows.append(result_row(chunk[i].name, "file", 0.0, len(waves[i]) / rate, overall, classes))
                 if window is not None:
                     rows += [
-                        result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes) for s in own
+                        result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes)
+                        for s in own
                     ]
 
     table = write_skipped(skipped, Path(cfg.paths.output_dir))

@@ -65,4 +65,6 @@ def conditions(
     seed: int = 0,
 ) -> list[NoiseAtSNR | PacketLoss]:
     """The degraded conditions `robustness.*` asks for, noise first, in the order given."""
-    return [NoiseAtSNR(snr, seed) for snr in snr_db] + [PacketLoss(r, packet_ms, sample_rate, seed) for r in packet_loss]
+    return [NoiseAtSNR(snr, seed) for snr in snr_db] + [
+        PacketLoss(r, packet_ms, sample_rate, seed) for r in packet_loss
+    ]

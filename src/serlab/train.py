@@ -9,9 +9,10 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from serlab.config_tree import print_config_tree
+from serlab.configs import plain
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -28,7 +29,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_writable(output_dir)
     check_not_finished(output_dir, resume=cfg.get("ckpt_path") is not None, overwrite=cfg.get("overwrite", False))
     datamodule = build_datamodule(cfg)
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set by Lightning at import, not declared
         # Before the config is printed, so that a mistake in the data is not reported below a page of config;
         # on rank 0 only, as Lightning prepares the data there alone.
         datamodule.check()
@@ -38,11 +39,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         L.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg, datamodule.classes)
     loggers = instantiate_each(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks")))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
+    )
     check_writable(*checkpoint_dirs(trainer))
     n_params = sum(p.numel() for p in module.parameters())
     for logger in loggers:
-        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "n_params": n_params, **provenance()})
+        logger.log_hyperparams({**plain(cfg), "n_params": n_params, **provenance()})
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -59,7 +62,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if trainer.is_global_zero:
-            write_test_outputs(module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold)
+            write_test_outputs(
+                module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold
+            )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
         report(metrics, output_dir)

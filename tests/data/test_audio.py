@@ -43,7 +43,9 @@ def test_container_is_read_by_content_not_by_name(tmp_path):
     assert len(wave) == 16000 and wave[4000:12000].mean() == pytest.approx(0.25, abs=0.01)
 
 
-@pytest.mark.parametrize("loudness,level", [("peak", lambda w: w.abs().max()), ("rms", lambda w: w.pow(2).mean().sqrt())])
+@pytest.mark.parametrize(
+    "loudness,level", [("peak", lambda w: w.abs().max()), ("rms", lambda w: w.pow(2).mean().sqrt())]
+)
 def test_loudness_normalisation_reaches_the_target(tmp_path, loudness, level):
     t = np.arange(16000) / 16000
     sf.write(tmp_path / "quiet.wav", 0.01 * np.sin(2 * np.pi * 200 * t), 16000)

@@ -8,8 +8,8 @@ import torch
 from serlab.data.audio import AudioError
 from serlab.data.checks import EmptyClassError, UnusableFilesError
 from serlab.data.collate import pad_collate
-from serlab.data.corpora.table import ManifestCorpus
 from serlab.data.corpora.synthetic import SyntheticCorpus
+from serlab.data.corpora.table import ManifestCorpus
 from serlab.data.datamodule import SERDataModule
 from serlab.data.dataset import Example
 from serlab.data.splits import SpeakerFolds
@@ -69,7 +69,11 @@ def _manifest_datamodule(tmp_path, on_bad_file, **options):
     lines += ["silent.wav,happy,s1", "broken.wav,happy,s3", "gone.wav,happy,s2"]
     (tmp_path / "list.csv").write_text("path,label,speaker\n" + "\n".join(lines) + "\n")
     return SERDataModule(
-        ManifestCorpus(tmp_path / "list.csv"), {"happy": "happy"}, SpeakerFolds(3, 1), on_bad_file=on_bad_file, **options
+        ManifestCorpus(tmp_path / "list.csv"),
+        {"happy": "happy"},
+        SpeakerFolds(3, 1),
+        on_bad_file=on_bad_file,
+        **options,
     )
 
 

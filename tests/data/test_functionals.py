@@ -36,7 +36,9 @@ def test_a_damaged_entry_is_computed_again(tmp_path):
 
 def test_non_finite_values_become_zero_and_are_reported(monkeypatch, caplog):
     extractor = OpenSmileFunctionals("eGeMAPSv02")
-    monkeypatch.setattr(extractor, "compute", lambda samples, rate: [np.full(extractor.size, np.nan, np.float32)] * len(samples))
+    monkeypatch.setattr(
+        extractor, "compute", lambda samples, rate: [np.full(extractor.size, np.nan, np.float32)] * len(samples)
+    )
     out = extractor(tones(2), 16000, ['a', 'b'])
     assert torch.all(out == 0) and "non-finite" in caplog.text
 

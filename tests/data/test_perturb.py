@@ -6,8 +6,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from serlab.data.datamodule import SERDataModule
 from serlab.data.corpora.synthetic import SyntheticCorpus
+from serlab.data.datamodule import SERDataModule
 from serlab.data.perturb import SpeedPerturbation
 from serlab.data.samplers import Draw
 from serlab.data.splits import SpeakerFolds

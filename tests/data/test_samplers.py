@@ -50,7 +50,9 @@ def test_training_draws_depend_only_on_seed_and_epoch_and_resume_mid_epoch():
 
 def test_training_ranks_get_disjoint_equal_shares():
     lengths = list(range(101))
-    shards = [list(LengthBatchSampler(lengths, 4, shuffle=True, drop_last=True, num_replicas=2, rank=r)) for r in (0, 1)]
+    shards = [
+        list(LengthBatchSampler(lengths, 4, shuffle=True, drop_last=True, num_replicas=2, rank=r)) for r in (0, 1)
+    ]
     assert len(shards[0]) == len(shards[1])
     assert not {d.index for b in shards[0] for d in b} & {d.index for b in shards[1] for d in b}
     assert all(len(b) == 4 for s in shards for b in s)

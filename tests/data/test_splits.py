@@ -3,7 +3,14 @@ from dataclasses import replace
 import pytest
 
 from serlab.data.manifest import Utterance
-from serlab.data.splits import CrossCorpus, LeaveOneSpeakerOut, SessionFolds, SpeakerFolds, SpeakerLeakError, SpeakerSplit
+from serlab.data.splits import (
+    CrossCorpus,
+    LeaveOneSpeakerOut,
+    SessionFolds,
+    SpeakerFolds,
+    SpeakerLeakError,
+    SpeakerSplit,
+)
 
 
 def _rows(n_speakers: int) -> list[Utterance]:

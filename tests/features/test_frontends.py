@@ -32,7 +32,10 @@ def test_padding_does_not_change_features(name, normalize):
 
 def test_global_normalisation_uses_accumulated_training_statistics():
     frontend = LogMel(n_mels=16, normalize="global")
-    waves, lengths = torch.randn(4, 16000) * torch.tensor([[0.1], [1.0], [2.0], [0.5]]), torch.tensor([16000, 9000, 16000, 4000])
+    waves, lengths = (
+        torch.randn(4, 16000) * torch.tensor([[0.1], [1.0], [2.0], [0.5]]),
+        torch.tensor([16000, 9000, 16000, 4000]),
+    )
     assert frontend.norm.needs_statistics
     frontend.norm.accumulate(*frontend.raw_features(waves, lengths))
     assert not frontend.norm.needs_statistics

@@ -15,8 +15,12 @@ from serlab.models.transformer import SelfAttention
 N_FEATURES = {"spectral": 24, "waveform": 160}
 MODELS = {
     "crnn_gru": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="gru", **kw),
-    "crnn_lstm": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="lstm", rnn_layers=2, **kw),
-    "crnn_stats": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, pooling=StatsPooling, **kw),
+    "crnn_lstm": lambda n, c, **kw: CRNN(
+        n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="lstm", rnn_layers=2, **kw
+    ),
+    "crnn_stats": lambda n, c, **kw: CRNN(
+        n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, pooling=StatsPooling, **kw
+    ),
     "blstm": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=2, **kw),
     "blstm_stacked": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=1, subsample=3, **kw),
     "attention": lambda n, c, **kw: AttentionRNN(n, c, hidden=32, layers=1, **kw),

@@ -9,14 +9,18 @@ N_FEATURES, N_FUNCTIONALS = 24, 10
 
 def small(n_classes: int = 4) -> Fusion:
     torch.manual_seed(0)
-    return Fusion(N_FEATURES, n_classes, N_FUNCTIONALS, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=16, functionals_hidden=8)
+    return Fusion(
+        N_FEATURES, n_classes, N_FUNCTIONALS, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=16, functionals_hidden=8
+    )
 
 
 def test_padding_never_changes_a_prediction():
     model = small().eval()
     feats = [torch.randn(N_FEATURES, t) for t in (37, 6, 64)]
     functionals = torch.randn(3, N_FUNCTIONALS)
-    alone = torch.cat([model(f[None], torch.tensor([f.shape[1]]), functionals[i : i + 1]).logits for i, f in enumerate(feats)])
+    alone = torch.cat(
+        [model(f[None], torch.tensor([f.shape[1]]), functionals[i : i + 1]).logits for i, f in enumerate(feats)]
+    )
     batch = torch.zeros(3, N_FEATURES, 80)
     for i, f in enumerate(feats):
         batch[i, :, : f.shape[1]] = f

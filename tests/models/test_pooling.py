@@ -1,4 +1,5 @@
-"""Length-aware poolings: what each returns on valid frames, and the model/pooling group on every model that takes it."""
+"""Length-aware poolings: what each returns on valid frames, and the model/pooling group on every model that
+takes it."""
 
 import pytest
 import torch
@@ -31,7 +32,9 @@ def test_stats_pooling_of_one_frame_has_a_finite_gradient():
     assert torch.isfinite(x.grad).all()
 
 
-@pytest.mark.parametrize("pooling", [MeanPooling(5), StatsPooling(5), AttentivePooling(5), AttentivePooling(5, hidden=3)])
+@pytest.mark.parametrize(
+    "pooling", [MeanPooling(5), StatsPooling(5), AttentivePooling(5), AttentivePooling(5, hidden=3)]
+)
 def test_every_pooling_ignores_padding_and_says_its_size(pooling):
     x, lengths = sequences()
     out = pooling(x, lengths)

@@ -3,7 +3,6 @@
 import base64
 import json
 import re
-
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,14 @@ from tests.conftest import compose_train
 CLASSES = ["neutral", "angry"]
 # fold -> test speakers (speaker, gender) with (label, predicted) per utterance
 FOLDS = {
-    0: {("a", "f"): [("neutral", "neutral"), ("angry", "angry")], ("b", "m"): [("neutral", "angry"), ("angry", "angry")]},
-    1: {("c", "f"): [("neutral", "neutral"), ("angry", "angry")], ("d", "m"): [("neutral", "neutral"), ("angry", "angry")]},
+    0: {
+        ("a", "f"): [("neutral", "neutral"), ("angry", "angry")],
+        ("b", "m"): [("neutral", "angry"), ("angry", "angry")],
+    },
+    1: {
+        ("c", "f"): [("neutral", "neutral"), ("angry", "angry")],
+        ("d", "m"): [("neutral", "neutral"), ("angry", "angry")],
+    },
 }
 
 
@@ -39,7 +44,9 @@ def fake_run(folder, fold, uar, p_neutral=None):
     # rows in a different order per run, as a differently seeded run could write them
     order = 1 if p_neutral is None else -1
     write_csv(preds[::order], ["id", "label", "predicted", "p_neutral", "p_angry"], folder / "predictions.csv")
-    write_json({"metrics": {"test/uar": uar, "test/war": uar, "test/f1": uar}, "classes": CLASSES}, folder / "metrics.json")
+    write_json(
+        {"metrics": {"test/uar": uar, "test/war": uar, "test/f1": uar}, "classes": CLASSES}, folder / "metrics.json"
+    )
     return folder
 
 
@@ -84,14 +91,21 @@ def test_seed_ensemble_averages_probabilities_per_utterance(tmp_path):
 
 
 def test_seed_ensemble_refuses_runs_of_one_fold_that_scored_different_utterances(tmp_path):
-    runs = [read_fold_run(fake_run(tmp_path / "s1", 0, 0.75), 0, 1), read_fold_run(fake_run(tmp_path / "s2", 1, 0.75), 0, 2)]
+    runs = [
+        read_fold_run(fake_run(tmp_path / "s1", 0, 0.75), 0, 1),
+        read_fold_run(fake_run(tmp_path / "s2", 1, 0.75), 0, 2),
+    ]
     with pytest.raises(ValueError, match="test utterances differ"):
-        CVSummary(runs).seed_ensemble
+        _ = CVSummary(runs).seed_ensemble
 
 
 def test_a_predictions_file_without_probabilities_is_named(tmp_path):
     folder = fake_run(tmp_path / "run", 0, 0.75)
-    write_csv([{"id": "a0", "label": "neutral", "predicted": "neutral"}], ["id", "label", "predicted"], folder / "predictions.csv")
+    write_csv(
+        [{"id": "a0", "label": "neutral", "predicted": "neutral"}],
+        ["id", "label", "predicted"],
+        folder / "predictions.csv",
+    )
     with pytest.raises(ValueError, match=r"run/predictions.csv: needs the class-probability columns"):
         read_fold_run(folder, 0, 1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from typing import ClassVar
 
 import pytest
 import torch
@@ -21,16 +22,17 @@ def test_ema_refuses_a_decay_outside_0_1(decay):
         EMAWeights(decay=decay)
 
 
-def test_ema_regularizer_adds_the_callback(tmp_path, data_dir):
-    cfg = compose_train(tmp_path, data_dir, "regularizer=[dropout,ema]", "callbacks.ema.decay=0.9")
+def test_ema_joins_the_default_callbacks(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "callbacks=[default,ema]", "callbacks.ema.decay=0.9")
     assert cfg.callbacks.ema == {"_target_": "serlab.training.weight_averaging.EMAWeights", "decay": 0.9}
+    assert {"model_checkpoint", "early_stopping"} <= set(cfg.callbacks) and list(cfg.regularizer) == ["dropout"]
 
 
 @pytest.mark.slow
 def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
     cfg = compose_train(
         tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=2", "trainer.limit_test_batches=1.0",
-        "regularizer=[dropout,ema]", "frontend.normalize=speaker",
+        "callbacks=[default,ema]", "frontend.normalize=speaker",
     )  # fmt: skip
     train(cfg)
     run = tmp_path / "a" / "run"
@@ -43,7 +45,9 @@ def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
 
     # serlab-eval reads state_dict: the same scores and predictions mean training tested the average too
     trained = json.loads((run / "metrics.json").read_text())
-    metrics = evaluate(compose_train(tmp_path / "b", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval"))
+    metrics = evaluate(
+        compose_train(tmp_path / "b", data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", config_name="eval")
+    )
     assert metrics["test/loss"] == pytest.approx(trained["metrics"]["test/loss"], abs=1e-6)
     with open(run / "predictions.csv") as a, open(tmp_path / "b" / "run" / "predictions.csv") as b:
         assert list(csv.DictReader(a)) == list(csv.DictReader(b))
@@ -53,19 +57,21 @@ def test_checkpoint_holds_the_average_and_test_scores_it(tmp_path, data_dir):
 class RecordStartWeights(Callback):
     """Test-only callback: the module's weights when each training epoch starts."""
 
-    seen: list[dict[str, torch.Tensor]] = []
+    seen: ClassVar[list[dict[str, torch.Tensor]]] = []
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        RecordStartWeights.seen.append({k: v.clone() for k, v in pl_module.state_dict().items() if k.endswith("weight")})
+        RecordStartWeights.seen.append(
+            {k: v.clone() for k, v in pl_module.state_dict().items() if k.endswith("weight")}
+        )
 
 
 @pytest.mark.slow
 def test_resumed_fit_continues_from_the_raw_weights(tmp_path, data_dir):
-    train(compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "regularizer=[dropout,ema]"))
+    train(compose_train(tmp_path / "a", data_dir, "debug=limit", "trainer.max_epochs=1", "callbacks=[default,ema]"))
     last = tmp_path / "a" / "run" / "checkpoints" / "last.ckpt"
     RecordStartWeights.seen.clear()
     spy = f"+callbacks.spy._target_={__name__}.RecordStartWeights"
-    train(compose_train(tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", "regularizer=[dropout,ema]",
+    train(compose_train(tmp_path / "b", data_dir, "debug=limit", "trainer.max_epochs=2", "callbacks=[default,ema]",
                         f"ckpt_path={last}", spy))  # fmt: skip
     saved = torch.load(last, map_location="cpu", weights_only=True)
     (resumed,) = RecordStartWeights.seen

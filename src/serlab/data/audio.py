@@ -165,7 +165,9 @@ def load_audio(path: Path, settings: AudioSettings) -> torch.Tensor:
         raise AudioError(path, f"too short ({duration:.3f} s < data.audio.min_duration {settings.min_duration} s)")
     peak = float(wave.abs().max())
     if _decibels(peak) < settings.silence_db:
-        raise AudioError(path, f"silent (peak {_decibels(peak):.1f} dBFS < data.audio.silence_db {settings.silence_db})")
+        raise AudioError(
+            path, f"silent (peak {_decibels(peak):.1f} dBFS < data.audio.silence_db {settings.silence_db})"
+        )
     if settings.loudness == "peak":
         wave = wave * (10 ** (settings.target_db / 20) / peak)
     elif settings.loudness == "rms":

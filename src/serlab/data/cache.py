@@ -29,15 +29,16 @@ class AudioCache:
         self.settings = settings
         self.folder = None if root is None else Path(root) / _digest(json.dumps(settings.as_dict(), sort_keys=True), 12)
 
-    def _entry(self, path: Path) -> Path:
+    @staticmethod
+    def _entry(folder: Path, path: Path) -> Path:
         stat = path.stat()
-        return self.folder / f"{_digest(f'{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}', 24)}.npy"
+        return folder / f"{_digest(f'{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}', 24)}.npy"
 
     def load(self, path: Path) -> torch.Tensor:
         """The waveform of `path`, from the cache when it holds the current version of the file."""
         if self.folder is None or not Path(path).is_file():
             return load_audio(path, self.settings)
-        entry = self._entry(Path(path))
+        entry = self._entry(self.folder, Path(path))
         if entry.exists():
             try:
                 return torch.from_numpy(np.load(entry))

@@ -42,6 +42,8 @@ def pad_collate(examples: list[Example]) -> Batch:
         waveforms[row, : len(example.waveform)] = example.waveform
     targets = torch.tensor([e.target for e in examples])
     aux = {key: torch.tensor([e.aux[key] for e in examples]) for key in examples[0].aux}
-    functionals = None if examples[0].functionals is None else torch.stack([e.functionals for e in examples])
+    # a dataset gives functionals to all of its examples or to none
+    present = [e.functionals for e in examples if e.functionals is not None]
+    functionals = torch.stack(present) if present else None
     speakers = [e.speaker for e in examples]
     return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, speakers, functionals)

@@ -7,6 +7,7 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -15,9 +16,9 @@ from torch.utils.data import DataLoader
 from serlab.data.audio import AudioSettings
 from serlab.data.cache import AudioCache
 from serlab.data.checks import CorpusError, EmptyClassError, UnusableFilesError, check_classes, file_problems
-from serlab.data.collate import Batch, pad_collate
+from serlab.data.collate import pad_collate
 from serlab.data.corpora.base import Corpus
-from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
+from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Example, Skipped
 from serlab.data.functionals import OpenSmileFunctionals
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
@@ -77,7 +78,7 @@ class SERDataModule(L.LightningDataModule):
         self.seed = seed
         self.functionals = functionals
         self.perturb = perturb
-        self.loader_options = {
+        self.loader_options: dict[str, Any] = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
             "persistent_workers": persistent_workers and num_workers > 0,
@@ -110,7 +111,10 @@ class SERDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.speaker_split is None:
             self._assign_splits()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", ("train", "val", "test"))
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
+            stage or "", ("train", "val", "test")
+        )
+        perturb = self.perturb
         for side in wanted:
             if side not in self.datasets:
                 rows = [r for r in self.rows if r.speaker in getattr(self.speaker_split, side)]
@@ -126,13 +130,15 @@ class SERDataModule(L.LightningDataModule):
                 if side == "train":
                     # files skipped at decoding may leave a class without training utterances
                     check_classes(self.classes, dataset.rows, Counter(r.label for r in self.rows), self.dropped)
-                if self.perturb is not None and side == "train":
-                    dataset.add_versions(lambda wave: self.perturb(wave, self.sample_rate))
+                if perturb is not None and side == "train":
+                    dataset.add_versions(lambda wave: perturb(wave, self.sample_rate))
                     log.info("speed perturbation: %d training utterances at speeds 1 and %s, one drawn per epoch",
-                             len(dataset), self.perturb.factors)  # fmt: skip
+                             len(dataset), perturb.factors)  # fmt: skip
                 if self.functionals is not None:
                     speakers = [r.speaker for r in dataset.rows]
-                    dataset.functionals = torch.stack([self.functionals(v, self.sample_rate, speakers) for v in dataset.versions])
+                    dataset.functionals = torch.stack(
+                        [self.functionals(v, self.sample_rate, speakers) for v in dataset.versions]
+                    )
 
     def check(self) -> None:
         """Prepare the corpus and cut this fold's speaker split, reading no audio: a wrong corpus folder or an
@@ -174,34 +180,35 @@ class SERDataModule(L.LightningDataModule):
                         len(self.scan_skipped), self.scan_skipped[0])  # fmt: skip
         return [r for r in rows if r.id not in problems]
 
-    def _assign_splits(self) -> None:
+    def _assign_splits(self) -> SpeakerSplit:
         self._labelled_rows()
         try:
-            self.speaker_split = self.protocol.split(self.rows, self.fold)
+            split = self.protocol.split(self.rows, self.fold)
         except ValueError as err:
             caveat = getattr(self.corpus, "caveat", "")
             raise type(err)(f"{err}. {caveat}" if caveat else str(err)) from err
-        train = [r for r in self.rows if r.speaker in self.speaker_split.train]
+        self.speaker_split = split
+        train = [r for r in self.rows if r.speaker in split.train]
         check_classes(self.classes, train, Counter(r.label for r in self.rows), self.dropped)
         log.info(
             "fold %d: train speakers %s | val %s | test %s",
             self.fold,
-            list(self.speaker_split.train),
-            list(self.speaker_split.val),
-            list(self.speaker_split.test),
+            list(split.train),
+            list(split.val),
+            list(split.test),
         )
+        return split
 
     def split_record(self) -> list[dict[str, str]]:
         """Which utterance went where: one row per kept utterance."""
-        if self.speaker_split is None:
-            self._assign_splits()
+        split = self._assign_splits() if self.speaker_split is None else self.speaker_split
         return [
             {
                 "id": r.id,
                 "speaker": r.speaker,
                 "gender": r.gender,
                 "label": r.label,
-                "split": self.speaker_split.side_of(r.speaker) or "unused",
+                "split": split.side_of(r.speaker) or "unused",
             }
             for r in self.rows
         ]
@@ -230,7 +237,9 @@ class SERDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
-    def _loader(self, side: str, batch_size: int, shuffle: bool) -> DataLoader[Batch]:
+    def _loader(
+        self, side: str, batch_size: int, shuffle: bool, resume: tuple[int, int] = (0, 0)
+    ) -> DataLoader[Example]:
         data = self.datasets[side]
         world, rank = self._world()
         # Sorting by length only pays when lengths differ; bucketing=false keeps plain random batches.
@@ -245,6 +254,7 @@ class SERDataModule(L.LightningDataModule):
             rank=rank,
             seed=self.seed,
         )
+        sampler.resume_at(*resume)
         return DataLoader(data, batch_sampler=sampler, collate_fn=pad_collate, **self.loader_options)
 
     def _resume_point(self) -> tuple[int, int]:
@@ -256,16 +266,15 @@ class SERDataModule(L.LightningDataModule):
         if done:
             # The sampler continues the epoch where it stopped, so Lightning's warning about that does not apply.
             warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before the epoch ended")
-        return loop.epoch_progress.current.processed, done
+        # the loop's progress trackers are declared as a base class without `processed`
+        return loop.epoch_progress.current.processed, done  # type: ignore[attr-defined]
 
-    def train_dataloader(self) -> DataLoader[Batch]:
-        loader = self._loader("train", self.batch_size, shuffle=True)
+    def train_dataloader(self) -> DataLoader[Example]:
         # Lightning builds this iterator before it sets the epoch, and does not rebuild it on resume.
-        loader.batch_sampler.resume_at(*self._resume_point())
-        return loader
+        return self._loader("train", self.batch_size, shuffle=True, resume=self._resume_point())
 
-    def val_dataloader(self) -> DataLoader[Batch]:
+    def val_dataloader(self) -> DataLoader[Example]:
         return self._loader("val", self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader[Batch]:
+    def test_dataloader(self) -> DataLoader[Example]:
         return self._loader("test", self.eval_batch_size, shuffle=False)

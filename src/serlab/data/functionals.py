@@ -61,15 +61,17 @@ class OpenSmileFunctionals:
         missing = [i for i, vector in enumerate(found) if vector is None]
         if missing:
             log.info("openSMILE %s functionals of %d utterance(s)", self.feature_set, len(missing))
-        for i, vector in zip(missing, self.compute([samples[i] for i in missing], sample_rate)):
-            found[i] = vector
-            if entries[i] is not None:
-                save_npy(entries[i], vector)
-        vectors = np.stack(found) if found else np.zeros((0, self.size), dtype=np.float32)
-        bad = ~np.isfinite(vectors)
+        computed = dict(zip(missing, self.compute([samples[i] for i in missing], sample_rate)))
+        for i, vector in computed.items():
+            entry = entries[i]
+            if entry is not None:
+                save_npy(entry, vector)
+        rows = [computed[i] if vector is None else vector for i, vector in enumerate(found)]
+        table = np.stack(rows) if rows else np.zeros((0, self.size), dtype=np.float32)
+        bad = ~np.isfinite(table)
         if bad.any():
             log.warning("%d non-finite openSMILE values in %d utterance(s) set to 0", bad.sum(), bad.any(axis=1).sum())
-        vectors = torch.from_numpy(np.where(bad, 0.0, vectors)).float()
+        vectors = torch.from_numpy(np.where(bad, 0.0, table)).float()
         return standardise_per_speaker(vectors, speakers) if self.per_speaker else vectors
 
     def compute(self, samples: list[np.ndarray], sample_rate: int) -> list[np.ndarray]:

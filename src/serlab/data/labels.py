@@ -26,7 +26,8 @@ class LabelMap:
 
     def apply(self, rows: list[Utterance]) -> tuple[list[Utterance], Counter]:
         """Relabel rows to class names; return them and the count of dropped corpus labels."""
-        kept, dropped = [], Counter()
+        kept: list[Utterance] = []
+        dropped: Counter[str] = Counter()
         for row in rows:
             if row.label in self.mapping:
                 kept.append(replace(row, label=self.mapping[row.label]))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Sampler
 
 
-class Draw(NamedTuple):
+@dataclass(frozen=True)
+class Draw:
     """One training example to serve: its index and the seed of its random crop."""
 
     index: int
@@ -71,7 +72,7 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
             batches.pop()
         return batches
 
-    def _batches(self) -> list[list[int]] | list[list[Draw]]:
+    def _batches(self) -> Sequence[list[int] | list[Draw]]:
         if not self.shuffle:
             shard = range(self.rank, len(self.lengths), self.num_replicas)
             return self._cut(sorted(shard, key=lambda i: self.lengths[i]))
@@ -86,10 +87,12 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
         seeds = torch.randint(2**31 - 1, (len(self.lengths),), generator=g).tolist()
         return [[Draw(i, seeds[i]) for i in batch] for batch in batches[self.rank :: self.num_replicas][:per_rank]]
 
-    def __iter__(self) -> Iterator[list[int]] | Iterator[list[Draw]]:
+    def __iter__(self) -> Iterator[list[int] | list[Draw]]:
         batches = self._batches()
         epoch, done = self.resumed
-        return iter(batches[done:] if self.epoch == epoch else batches)
+        if self.epoch == epoch:
+            batches = batches[done:]
+        return iter(batches)
 
     def __len__(self) -> int:
         return len(self._batches())

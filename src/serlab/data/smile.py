@@ -6,13 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from serlab.extras import require
+
 
 def build_smile(feature_set: str) -> Any:
     """An openSMILE functionals extractor for `feature_set`, e.g. ComParE_2016 or eGeMAPSv02."""
-    try:
-        import opensmile
-    except ImportError as err:
-        raise ImportError("data.functionals needs the opensmile package: pip install 'serlab[functionals]'") from err
+    opensmile = require("opensmile", "data.functionals")
     sets = [name for name in dir(opensmile.FeatureSet) if not name.startswith("_")]
     if feature_set not in sets:
         raise ValueError(f"data.functionals.feature_set must be one of {sets}, got {feature_set!r}")

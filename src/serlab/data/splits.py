@@ -131,7 +131,9 @@ class SessionFolds:
             by_session.setdefault(r.session, set()).add(r.speaker)
         crossing = [s for s in _speakers(rows) if sum(s in v for v in by_session.values()) > 1]
         if crossing:
-            raise SpeakerLeakError(f"speaker(s) {crossing[:5]} record in several sessions: session folds would leak them")
+            raise SpeakerLeakError(
+                f"speaker(s) {crossing[:5]} record in several sessions: session folds would leak them"
+            )
         return [sorted(by_session[s]) for s in sorted(by_session)]
 
     def n_folds_for(self, rows: list[Utterance]) -> int:

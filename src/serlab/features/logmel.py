@@ -12,6 +12,8 @@ from serlab.features.stft import SpectralFrontend
 class LogMel(SpectralFrontend):
     """Log mel energies of 25 ms frames every 10 ms (by default), plus `deltas` orders of their deltas."""
 
+    filters: torch.Tensor
+
     def __init__(
         self,
         sample_rate: int = 16000,

@@ -24,7 +24,9 @@ class MFCC(SpectralFrontend):
         normalize: str = "none",
     ) -> None:
         if not 0 <= deltas <= 2 or not 0 < n_mfcc <= n_mels:
-            raise ValueError(f"frontend: need 0 <= deltas <= 2 and 0 < n_mfcc <= n_mels, got {deltas}, {n_mfcc}, {n_mels}")
+            raise ValueError(
+                f"frontend: need 0 <= deltas <= 2 and 0 < n_mfcc <= n_mels, got {deltas}, {n_mfcc}, {n_mels}"
+            )
         super().__init__(sample_rate, win_ms, hop_ms, n_mfcc * (deltas + 1), normalize)
         self.logmel = LogMel(sample_rate, n_mels, win_ms, hop_ms)
         self.register_buffer("dct", AF.create_dct(n_mfcc, n_mels, norm="ortho"))

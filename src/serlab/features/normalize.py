@@ -35,6 +35,10 @@ class FeatureNorm(nn.Module):
     stored in the checkpoint. `speaker` is SpeakerNorm's mode (see `feature_norm`).
     """
 
+    total: torch.Tensor
+    squares: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, n_features: int, mode: str = "none") -> None:
         super().__init__()
         if mode not in MODES:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
-
-from collections.abc import Sequence
 
 from serlab.features.normalize import feature_norm
 from serlab.lengths import length_mask
@@ -18,7 +18,7 @@ class Raw(nn.Module):
 
     def __init__(self, sample_rate: int = 16000, frame_ms: float | None = 40.0, normalize: str = "none") -> None:
         super().__init__()
-        self.frame = 1 if frame_ms is None else int(round(sample_rate * frame_ms / 1000))
+        self.frame = 1 if frame_ms is None else round(sample_rate * frame_ms / 1000)
         if self.frame < 1:
             raise ValueError(f"frontend.frame_ms must give at least one sample, got {frame_ms}")
         self.out_features = self.frame

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
-
-from collections.abc import Sequence
 
 from serlab.features.normalize import feature_norm
 from serlab.lengths import length_mask
@@ -13,7 +13,7 @@ from serlab.lengths import length_mask
 
 def fft_size(sample_rate: int, win_ms: float) -> tuple[int, int]:
     """Window length in samples and the power-of-two FFT size that holds it."""
-    win = int(round(sample_rate * win_ms / 1000))
+    win = round(sample_rate * win_ms / 1000)
     return win, 1 << (win - 1).bit_length()
 
 
@@ -25,13 +25,14 @@ class SpectralFrontend(nn.Module):
     """
 
     kind = "spectral"
+    window: torch.Tensor
 
     def __init__(self, sample_rate: int, win_ms: float, hop_ms: float, out_features: int, normalize: str) -> None:
         super().__init__()
         if win_ms <= 0 or hop_ms <= 0 or out_features < 1:
             raise ValueError("frontend: win_ms, hop_ms and the number of features must be positive")
         self.win, self.n_fft = fft_size(sample_rate, win_ms)
-        self.hop = int(round(sample_rate * hop_ms / 1000))
+        self.hop = round(sample_rate * hop_ms / 1000)
         self.out_features = out_features
         self.norm = feature_norm(out_features, normalize)
         self.register_buffer("window", torch.hann_window(self.win), persistent=False)

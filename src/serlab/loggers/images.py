@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
+from lightning.fabric.loggers import Logger
+from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from matplotlib.figure import Figure
+
+from serlab.extras import require
 
 
 def _tensorboard(logger: TensorBoardLogger, key: str, fig: Figure, step: int) -> None:
@@ -14,8 +17,7 @@ def _tensorboard(logger: TensorBoardLogger, key: str, fig: Figure, step: int) ->
 
 
 def _wandb(logger: WandbLogger, key: str, fig: Figure, step: int) -> None:
-    import wandb
-
+    wandb = require("wandb", "logger=wandb")
     logger.experiment.log({key: wandb.Image(fig), "trainer/global_step": step})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import MLFlowLogger
 
+from serlab.extras import require
 from serlab.loggers.run_ids import keep_run_id, resumed_run_id
 
 SQLITE = "sqlite:///"
@@ -29,6 +30,7 @@ def mlflow_logger(tracking_uri: str, id_file: str, resume_from: str | None = Non
     SQLite creates the database file but not its folder, and a fresh run root has none yet.
     The run id is kept in `id_file`; a run resuming from a checkpoint (`resume_from`) continues that MLflow run.
     """
+    require("mlflow", "logger=mlflow")  # before Lightning's logger, whose own check ends in a traceback
     if tracking_uri.startswith(SQLITE):
         Path(tracking_uri.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
     run_id = resumed_run_id(id_file, resume_from)

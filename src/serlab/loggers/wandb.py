@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
 
+from serlab.extras import require
 from serlab.loggers.run_ids import keep_run_id, resumed_run_id
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def wandb_logger(
 
     The run id is kept in `id_file`; a run resuming from a checkpoint (`resume_from`) continues that wandb run.
     """
+    require("wandb", "logger=wandb")  # before Lightning's logger, whose own check ends in a traceback
     os.makedirs(save_dir, exist_ok=True)
     run_id = resumed_run_id(id_file, resume_from) or uuid.uuid4().hex[:8]
     keep_run_id(id_file, run_id)

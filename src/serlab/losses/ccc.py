@@ -46,4 +46,4 @@ class CCC(nn.Module):
         return torch.stack([regression_loss(output.heads[t], batch.aux[t]) for t in self.tasks]).mean()
 
     def predict(self, output: ModelOutput) -> torch.Tensor:
-        return output.logits.float().softmax(dim=-1)
+        return output.utterance_logits().float().softmax(dim=-1)

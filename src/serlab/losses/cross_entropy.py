@@ -16,6 +16,8 @@ class CrossEntropy(nn.Module):
 
     frame_level = False
 
+    weight: torch.Tensor | None
+
     def __init__(self, label_smoothing: float = 0.0, class_weights: str = "none") -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
@@ -38,11 +40,12 @@ class CrossEntropy(nn.Module):
             self.weight = counts.sum() / (len(counts) * counts)
 
     def forward(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
-        weight = None if self.weight is None else self.weight.to(output.logits.device)
+        logits = output.utterance_logits()
+        weight = None if self.weight is None else self.weight.to(logits.device)
         return nn.functional.cross_entropy(
-            output.logits.float(), batch.targets, weight=weight, label_smoothing=self.label_smoothing
+            logits.float(), batch.targets, weight=weight, label_smoothing=self.label_smoothing
         )
 
     def predict(self, output: ModelOutput) -> torch.Tensor:
         """Class probabilities per utterance."""
-        return output.logits.float().softmax(dim=-1)
+        return output.utterance_logits().float().softmax(dim=-1)

@@ -43,15 +43,16 @@ class CTC(nn.Module):
         return n_classes + 1
 
     def forward(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
-        log_probs = output.frame_logits.float().log_softmax(dim=-1)
+        frame_logits, lengths = output.frames()
+        log_probs = frame_logits.float().log_softmax(dim=-1)
         targets = (batch.targets + 1)[:, None]
         ones = torch.ones_like(batch.targets)
-        return self.ctc(log_probs.transpose(0, 1), targets, output.frame_lengths, ones)
+        return self.ctc(log_probs.transpose(0, 1), targets, lengths, ones)
 
     def predict(self, output: ModelOutput) -> torch.Tensor:
         """Per-class scores normalised to sum to one; the argmax is the decoded label."""
-        log_probs = output.frame_logits.float().log_softmax(dim=-1)
-        lengths = output.frame_lengths
+        frame_logits, lengths = output.frames()
+        log_probs = frame_logits.float().log_softmax(dim=-1)
         mask = length_mask(lengths, log_probs.shape[1]).unsqueeze(-1)
         posterior = (log_probs.exp() * mask).sum(dim=1)[:, 1:] / lengths[:, None].clamp_min(1)
         counts = torch.zeros_like(posterior)

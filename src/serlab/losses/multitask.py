@@ -47,6 +47,8 @@ class MultiTask(CrossEntropy):
             if task == "emotion":
                 continue
             if task not in output.heads:
-                raise ValueError(f"loss.weights.{task}: the model has no '{task}' head (model.tasks: {list(output.heads)})")
+                raise ValueError(
+                    f"loss.weights.{task}: the model has no '{task}' head (model.tasks: {list(output.heads)})"
+                )
             total = total + weight * self.task_loss(output.heads[task], batch.aux[task])
         return total

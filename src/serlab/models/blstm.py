@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
 from serlab.models.classifier import Classifier
-from serlab.models.pooling import MeanPooling
+from serlab.models.pooling import MeanPooling, Pooling
 from serlab.models.rnn import RecurrentEncoder
 from serlab.models.sequence import FramesFirst
 
@@ -31,7 +29,7 @@ class BLSTM(Classifier):
         bidirectional: bool = True,
         subsample: int = 1,
         frame_level: bool = False,
-        pooling: Callable[[int], nn.Module] = MeanPooling,
+        pooling: Callable[[int], Pooling] = MeanPooling,
     ) -> None:
         encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
         super().__init__(encoder, pooling(encoder.out_features), n_classes, frame_level)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from serlab.models.output import ModelOutput
-
+from serlab.models.pooling import Pooling
+from serlab.models.sequence import Encoder
 
 
 class Classifier(nn.Module):
@@ -25,8 +26,8 @@ class Classifier(nn.Module):
 
     def __init__(
         self,
-        encoder: nn.Module,
-        pooling: nn.Module,
+        encoder: Encoder,
+        pooling: Pooling,
         n_classes: int,
         frame_level: bool = False,
         tasks: Mapping[str, int] | None = None,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from serlab.lengths import ceil_div, length_mask
 from serlab.models.classifier import Classifier
-from serlab.models.pooling import MeanPooling
+from serlab.models.pooling import MeanPooling, Pooling
 from serlab.models.rnn import RecurrentEncoder
+from serlab.models.sequence import Encoder
 
 
 class ConvBlock(nn.Module):
@@ -30,11 +32,11 @@ class ConvBlock(nn.Module):
         return self.pool(x), ceil_div(lengths, self.time_pool)
 
 
-class ConvRecurrentEncoder(nn.Module):
+class ConvRecurrentEncoder(Encoder):
     """Conv blocks over (frequency, time), then a recurrent stack over time."""
 
     def __init__(
-        self, n_features: int, channels: Sequence[int], pools: Sequence[Sequence[int]], rnn: RecurrentEncoder | dict
+        self, n_features: int, channels: Sequence[int], pools: Sequence[Sequence[int]], rnn: Mapping[str, Any]
     ) -> None:
         super().__init__()
         if len(channels) != len(pools):
@@ -68,7 +70,7 @@ class CRNN(Classifier):
         rnn_layers: int = 1,
         bidirectional: bool = True,
         frame_level: bool = False,
-        pooling: Callable[[int], nn.Module] = MeanPooling,
+        pooling: Callable[[int], Pooling] = MeanPooling,
     ) -> None:
         recurrent = {"hidden": hidden, "layers": rnn_layers, "bidirectional": bidirectional, "cell": rnn}
         encoder = ConvRecurrentEncoder(n_features, channels, pools, recurrent)

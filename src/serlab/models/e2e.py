@@ -8,6 +8,7 @@ from torch import nn
 from serlab.models.classifier import Classifier
 from serlab.models.pooling import MeanPooling
 from serlab.models.rnn import RecurrentEncoder
+from serlab.models.sequence import Encoder
 
 
 class FrameCNN(nn.Module):
@@ -30,7 +31,7 @@ class FrameCNN(nn.Module):
         return self.layers(frames.unsqueeze(1)).flatten(1)
 
 
-class E2EEncoder(nn.Module):
+class E2EEncoder(Encoder):
     """(batch, frame samples, frames) raw frames -> per-frame CNN vectors -> LSTM."""
 
     def __init__(self, frame_samples: int, filters: int, kernels, pools, hidden: int, layers: int) -> None:

@@ -14,6 +14,9 @@ from serlab.models.output import ModelOutput
 class FunctionalsBranch(nn.Module):
     """Standardises functionals with training-set statistics, then one ReLU layer (none if hidden=0)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, n_functionals: int, hidden: int) -> None:
         super().__init__()
         if hidden < 0:
@@ -55,7 +58,10 @@ class Fusion(CRNN):
         self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
         self.head = nn.Linear(self.pooling.out_features + self.functionals.out_features, n_classes)
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor) -> ModelOutput:
+    # also takes the utterances' functionals: SERModule passes them to models that set reads_functionals
+    def forward(  # type: ignore[override]
+        self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor
+    ) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)
         pooled = self.pooling(self.dropout(sequence), lengths)
         joined = torch.cat([pooled, self.functionals(functionals)], dim=-1)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from torch import nn
-
 from serlab.data.targets import corpus_head
 from serlab.models.blstm import frame_lstm
 from serlab.models.classifier import Classifier
-from serlab.models.pooling import MeanPooling
+from serlab.models.pooling import MeanPooling, Pooling
 
 
 class MultiTask(Classifier):
@@ -33,7 +31,7 @@ class MultiTask(Classifier):
         bidirectional: bool = True,
         subsample: int = 1,
         corpus_heads: Sequence[str] = (),
-        pooling: Callable[[int], nn.Module] = MeanPooling,
+        pooling: Callable[[int], Pooling] = MeanPooling,
     ) -> None:
         encoder = frame_lstm(n_features, hidden, layers, bidirectional, subsample)
         heads = {**tasks, **{corpus_head(c): n_classes for c in corpus_heads}}

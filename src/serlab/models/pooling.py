@@ -12,7 +12,13 @@ from torch import nn
 from serlab.lengths import length_mask, masked_mean
 
 
-class MeanPooling(nn.Module):
+class Pooling(nn.Module):
+    """(batch, time, channels) sequences and their lengths -> (batch, out_features) vectors."""
+
+    out_features: int
+
+
+class MeanPooling(Pooling):
     """Average of the valid frames of (batch, time, channels) sequences."""
 
     def __init__(self, channels: int) -> None:
@@ -23,7 +29,7 @@ class MeanPooling(nn.Module):
         return masked_mean(x, lengths, dim=1)
 
 
-class StatsPooling(nn.Module):
+class StatsPooling(Pooling):
     """Mean and standard deviation of the valid frames, concatenated (statistics pooling, as in x-vectors)."""
 
     def __init__(self, channels: int, eps: float = 1e-5) -> None:
@@ -38,7 +44,7 @@ class StatsPooling(nn.Module):
         return torch.cat([mean, (variance + self.eps).sqrt()], dim=-1)
 
 
-class AttentivePooling(nn.Module):
+class AttentivePooling(Pooling):
     """Weighted mean of frames with softmax weights from a learned score (Mirsamadi et al. 2017)."""
 
     def __init__(self, channels: int, hidden: int | None = None) -> None:

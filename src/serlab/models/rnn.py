@@ -12,13 +12,17 @@ RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
 class RecurrentEncoder(nn.Module):
     """(batch, time, in) -> (batch, time, hidden x directions) with a GRU or LSTM stack."""
 
-    def __init__(self, in_features: int, hidden: int, layers: int = 1, bidirectional: bool = True, cell: str = "lstm") -> None:
+    def __init__(
+        self, in_features: int, hidden: int, layers: int = 1, bidirectional: bool = True, cell: str = "lstm"
+    ) -> None:
         super().__init__()
         if cell not in RNN_TYPES:
             raise ValueError(f"model.rnn must be one of {sorted(RNN_TYPES)}, got {cell!r}")
         if hidden < 1 or layers < 1:
             raise ValueError(f"model: hidden and layers must be >= 1, got {hidden} and {layers}")
-        self.rnn = RNN_TYPES[cell](in_features, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+        self.rnn = RNN_TYPES[cell](
+            in_features, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional
+        )
         self.out_features = hidden * (2 if bidirectional else 1)
         # Set by `assume_whole_sequences` for models that only ever see unpadded batches (exports).
         self.whole_sequences = False

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from serlab.lengths import ceil_div, length_mask
+from serlab.models.rnn import RecurrentEncoder
 
 
 def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -18,14 +19,20 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[t
     return x.reshape(x.shape[0], -1, x.shape[2] * factor), ceil_div(lengths, factor)
 
 
-class FramesFirst(nn.Module):
+class Encoder(nn.Module):
+    """(batch, features, time) features and frame lengths -> (batch, time, out_features) and their lengths."""
+
+    out_features: int
+
+
+class FramesFirst(Encoder):
     """Transposes features to frames-first, stacks every `stack` frames into one, then runs `encoder`.
 
     Stacking shortens the sequence a recurrent encoder walks through step by step, which is what
     makes BLSTMs affordable on a CPU; the encoder must read `features x stack` inputs.
     """
 
-    def __init__(self, encoder: nn.Module, stack: int = 1) -> None:
+    def __init__(self, encoder: RecurrentEncoder, stack: int = 1) -> None:
         super().__init__()
         self.encoder = encoder
         self.stack = stack

@@ -10,6 +10,7 @@ from torch import nn
 from serlab.lengths import length_mask
 from serlab.models.classifier import Classifier
 from serlab.models.pooling import AttentivePooling
+from serlab.models.sequence import Encoder
 
 
 def sinusoids(length: int, channels: int, device: torch.device) -> torch.Tensor:
@@ -22,7 +23,7 @@ def sinusoids(length: int, channels: int, device: torch.device) -> torch.Tensor:
     return codes
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(Encoder):
     """Project frames, add position codes, run self-attention layers that ignore padded frames."""
 
     def __init__(self, n_features: int, d_model: int, heads: int, layers: int, ff: int, subsample: int) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from serlab.regularizers.protocol import ModelSetting
 
-class Dropout:
+
+class Dropout(ModelSetting):
     """Sets the rate of every nn.Dropout in the model and of stacked RNNs' inter-layer dropout."""
 
     def __init__(self, p: float = 0.3, recurrent_p: float | None = None) -> None:

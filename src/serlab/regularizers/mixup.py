@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from serlab.regularizers.protocol import BatchMixer
 
-class Mixup:
+
+class Mixup(BatchMixer):
     """Blends each utterance's features with a partner's, weight lam ~ Beta(alpha, alpha)."""
 
     def __init__(self, alpha: float = 0.2) -> None:

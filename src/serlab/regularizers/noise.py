@@ -5,9 +5,12 @@ from __future__ import annotations
 import torch
 
 from serlab.lengths import length_mask
+from serlab.regularizers.protocol import WaveformAugment
 
 
-def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def mix_at_snr(
+    waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """Adds `noise` scaled to each row's SNR (dB) against the power of its valid samples; padding stays zero."""
     mask = length_mask(lengths, waveforms.shape[-1]).to(waveforms.dtype)
     power = (waveforms.pow(2) * mask).sum(-1) / lengths.clamp_min(1)
@@ -16,7 +19,7 @@ def mix_at_snr(waveforms: torch.Tensor, lengths: torch.Tensor, snr_db: torch.Ten
     return waveforms + noise * scale[:, None] * mask
 
 
-class AdditiveNoise:
+class AdditiveNoise(WaveformAugment):
     """Adds white noise to a fraction `p` of training utterances, at an SNR drawn from [min_snr_db, max_snr_db]."""
 
     def __init__(self, min_snr_db: float = 5.0, max_snr_db: float = 30.0, p: float = 0.5) -> None:

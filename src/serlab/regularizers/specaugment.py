@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from serlab.regularizers.protocol import FeatureAugment
 
-class SpecAugment:
+
+class SpecAugment(FeatureAugment):
     """Zeroes `freq_masks` bands of up to `freq_width` features and `time_masks` spans of up to
     `time_width` (a fraction of each utterance's frames), inside the valid frames only."""
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from serlab.regularizers.protocol import LossPenalty
 
-class WeightPenalty:
+
+class WeightPenalty(LossPenalty):
     """l1 * sum|w| + l2 * sum w^2 over weight matrices and kernels (biases and norms are left alone).
 
     For decoupled weight decay use optimizer=adamw with optimizer.weight_decay instead.

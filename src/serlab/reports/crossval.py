@@ -120,9 +120,14 @@ class CVSummary:
             total = torch.zeros_like(runs[0].probabilities)
             for run in runs:
                 if set(order) != {row["id"] for row in run.predictions}:
-                    raise ValueError(f"{run.folder}: its test utterances differ from {runs[0].folder}, same fold {fold}")
+                    raise ValueError(
+                        f"{run.folder}: its test utterances differ from {runs[0].folder}, same fold {fold}"
+                    )
                 total[[order[row["id"]] for row in run.predictions]] += run.probabilities
-            voted = [{**row, "predicted": self.classes[i]} for row, i in zip(runs[0].predictions, total.argmax(dim=1).tolist())]
+            voted = [
+                {**row, "predicted": self.classes[i]}
+                for row, i in zip(runs[0].predictions, total.argmax(dim=1).tolist())
+            ]
             metrics[fold] = summarize(confusion(voted, self.classes))
         return metrics
 

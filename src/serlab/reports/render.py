@@ -82,7 +82,9 @@ def figures(summary: CVSummary) -> dict[str, Figure]:
             summary.pooled_confusion, summary.classes, title="Pooled over folds and seeds"
         ),
         "per_class_recall": bar_figure(summary.per_class_recall(), "Per-class recall", "Recall", chance),
-        "per_fold_uar": bar_figure({str(f): u for f, u in summary.fold_metric("uar").items()}, "UAR per fold", "UAR", chance),
+        "per_fold_uar": bar_figure(
+            {str(f): u for f, u in summary.fold_metric("uar").items()}, "UAR per fold", "UAR", chance
+        ),
         "per_speaker_uar": bar_figure(summary.uar_by("speaker"), "UAR per test speaker", "UAR", chance),
     }
 

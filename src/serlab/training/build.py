@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.optim import Optimizer
 
 from serlab.config_check import ConfigError, check_targets
+from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.training.module import SERModule
-
 
 # Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
 LOCATION_KEYS = ("root", "path", "roots")
@@ -20,7 +20,7 @@ LOCATION_KEYS = ("root", "path", "roots")
 
 def data_node(cfg: DictConfig) -> dict:
     """`cfg.data` as plain values, without the location keys (a missing `data.root` fails here)."""
-    node = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=True)
+    node = plain(cfg.data, throw_on_missing=True)
     for key in LOCATION_KEYS:
         node.pop(key, None)
     return node
@@ -28,7 +28,7 @@ def data_node(cfg: DictConfig) -> dict:
 
 def check_config(cfg: DictConfig) -> None:
     """Refuse unknown keys and wrongly typed values anywhere in `cfg` before anything is built or read."""
-    node = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    node = plain(cfg, throw_on_missing=True)
     if "data" in node:
         node["data"] = data_node(cfg)
     check_targets(node)
@@ -51,13 +51,21 @@ def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None
             + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
         )
     if loss.frame_level and not getattr(model_cls, "frame_scores", False):
-        raise ConfigError(f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head")
+        raise ConfigError(
+            f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head"
+        )
     reads = getattr(model_cls, "reads_functionals", False)
     chosen = cfg.get("data") is not None and cfg.data.get("functionals") is not None
     if reads and not chosen:
-        raise ConfigError(f"model={model_cls.__name__} joins openSMILE functionals with the frames: add data/functionals=compare or egemaps")
+        raise ConfigError(
+            f"model={model_cls.__name__} joins openSMILE functionals with the frames: "
+            "add data/functionals=compare or egemaps"
+        )
     if chosen and not reads:
-        raise ConfigError(f"data.functionals is set, but model={model_cls.__name__} does not read functionals: drop it or use model=fusion")
+        raise ConfigError(
+            f"data.functionals is set, but model={model_cls.__name__} does not read functionals: "
+            "drop it or use model=fusion"
+        )
 
 
 def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:
@@ -65,7 +73,7 @@ def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model
     try:
         optimizer(params=model.parameters())
     except (ValueError, TypeError) as err:
-        settings = ", ".join(f"{k}={v}" for k, v in node.items() if not k.startswith("_"))
+        settings = ", ".join(f"{k!s}={v}" for k, v in node.items() if not str(k).startswith("_"))
         raise ConfigError(f"optimizer: {node._target_} refuses {settings}: {err}") from err
 
 
@@ -94,14 +102,14 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},
         classes=classes,
         monitor=cfg.get("monitor", "val/uar"),
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=plain(cfg),
     )
 
 
 def instantiate_each(group: DictConfig | None) -> list:
     """Instantiate every entry of a name -> config mapping (loggers, callbacks)."""
     headless = [name for name, node in (group or {}).items() if node is not None and "_target_" not in node]
-    if headless:
+    if group is not None and headless:
         # e.g. an experiment sets callbacks.early_stopping.patience while callbacks=none removed the callback
-        raise ConfigError(f"{group._key()}.{headless[0]} has settings but no _target_: its option was not selected")
+        raise ConfigError(f"{group._key()!s}.{headless[0]!s} has settings but no _target_: its option was not selected")
     return [instantiate(node) for node in (group or {}).values() if node is not None]

@@ -31,11 +31,12 @@ class StopOnDivergence(L.Callback):
         if loss_ok and bool(torch.isfinite(torch.nn.utils.get_total_norm(list(module.parameters())))):
             return
         saved = last_checkpoint(trainer)
+        cause = "the weights became non-finite" if loss is None or loss_ok else f"the loss is {loss.item()}"
         raise DivergenceError(
             f"training diverged at epoch {trainer.current_epoch}, step {trainer.global_step} (batch {batch_idx} "
-            f"of the epoch): {'the weights became non-finite' if loss_ok else f'the loss is {loss.item()}'}. "
+            f"of the epoch): {cause}. "
             f"Utterances in the batch: {', '.join(batch.ids)}. "
             f"Nothing was saved from this step; the last good checkpoint is "
             f"{saved if saved and saved.is_file() else 'none (none saved yet)'}. "
-            "Try a lower optimizer.lr or regularizer=[...,grad_clip], or check these utterances."
+            "Try a lower optimizer.lr or trainer.gradient_clip_val=5.0, or check these utterances."
         )

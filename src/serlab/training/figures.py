@@ -19,7 +19,7 @@ def confusion_figure(cm: torch.Tensor, classes: list[str], title: str = "") -> F
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), [f"{c} ({r:.0%})" for c, r in zip(classes, recall.tolist())])
     ax.set_xlabel("predicted")

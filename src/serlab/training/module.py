@@ -13,9 +13,10 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
-from serlab.features.normalize import SpeakerNorm
+from serlab.features.normalize import FeatureNorm, SpeakerNorm
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
+from serlab.regularizers.protocol import Regularizers
 from serlab.training.figures import confusion_figure
 from serlab.training.metrics import per_class_recall, summarize
 
@@ -34,7 +35,7 @@ class SERModule(L.LightningModule):
         optimizer: OptimizerFactory,
         classes: list[str],
         scheduler: SchedulerFactory | None = None,
-        regularizers: Mapping[str, Any] | None = None,
+        regularizers: Mapping[str, object] | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
     ) -> None:
@@ -47,10 +48,9 @@ class SERModule(L.LightningModule):
         self.classes = list(classes)
         self.monitor = monitor
         self.run_config = run_config
-        self.regularizers = list((regularizers or {}).values())
-        for regularizer in self.regularizers:
-            if hasattr(regularizer, "attach"):
-                regularizer.attach(self.model)
+        self.regularizers = Regularizers.sort(regularizers or {})
+        for setting in self.regularizers.settings:
+            setting.attach(self.model)
         n = len(self.classes)
         self.confusion = nn.ModuleDict(
             {stage: MulticlassConfusionMatrix(num_classes=n) for stage in ("val", "test")}
@@ -82,28 +82,24 @@ class SERModule(L.LightningModule):
             return self.model(features, frames, functionals)
         return self.model(features, frames)
 
-    def _hooks(self, name: str) -> list[Callable]:
-        return [getattr(r, name) for r in self.regularizers if hasattr(r, name)]
-
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         waveforms = batch.waveforms
-        for noise in self._hooks("on_waveform"):
-            waveforms = noise(waveforms, batch.lengths)
+        for waveform_augment in self.regularizers.waveform:
+            waveforms = waveform_augment.on_waveform(waveforms, batch.lengths)
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
-        for augment in self._hooks("on_features"):
-            features = augment(features, frames)
+        for feature_augment in self.regularizers.features:
+            features = feature_augment.on_features(features, frames)
         functionals = batch.functionals
-        mixes = self._hooks("mix")
-        if mixes:
-            features, frames, order, lam = mixes[0](features, frames)
+        if self.regularizers.mixer is not None:
+            features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
             if functionals is not None:
                 functionals = lam * functionals + (1 - lam) * functionals[order]
             output = self._model(features, frames, functionals)
             loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
         else:
             loss = self.loss(self._model(features, frames, functionals), batch)
-        for penalty in self._hooks("penalty"):
-            loss = loss + penalty(self.model)
+        for term in self.regularizers.penalties:
+            loss = loss + term.penalty(self.model)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
@@ -164,7 +160,7 @@ class SERModule(L.LightningModule):
             log_figure(self.loggers, "test/confusion_matrix", fig, self.global_step)
 
     def on_fit_start(self) -> None:
-        datamodule = self.trainer.datamodule
+        datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it without declaring it
         if hasattr(self.loss, "set_class_counts"):
             counts = torch.bincount(torch.tensor(datamodule.datasets["train"].targets), minlength=len(self.classes))
             self.loss.set_class_counts(counts)
@@ -173,7 +169,9 @@ class SERModule(L.LightningModule):
         if getattr(self.model, "reads_functionals", False):
             # every process holds the whole training split's functionals, so no reduction is needed;
             # statistics cover every version of the utterances (data.perturb) the model trains on
-            self.model.functionals.set_statistics(datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device))
+            self.model.functionals.set_statistics(
+                datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device)
+            )
 
     @torch.no_grad()
     def _gather_feature_statistics(self, datamodule: Any) -> None:
@@ -189,11 +187,11 @@ class SERModule(L.LightningModule):
         for batch in (b for loader in loaders for b in loader):
             features = self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device))
             norm.accumulate(*features, batch.speakers)
-        if self.trainer.world_size > 1 and adaptive:
+        if self.trainer.world_size > 1 and isinstance(norm, SpeakerNorm):
             shards: list[dict] = [{} for _ in range(self.trainer.world_size)]
             torch.distributed.all_gather_object(shards, norm.speakers)
             norm.speakers = {s: sum(shard[s] for shard in shards if s in shard) for s in set().union(*shards)}
-        elif self.trainer.world_size > 1:
+        elif self.trainer.world_size > 1 and isinstance(norm, FeatureNorm):
             for buffer in (norm.total, norm.squares, norm.count):
                 torch.distributed.all_reduce(buffer)
 

@@ -8,7 +8,9 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.05, min_factor: float = 0.01) -> LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.05, min_factor: float = 0.01
+) -> LambdaLR:
     """Linear warm-up over the first `warmup_fraction` of steps, then cosine decay to `min_factor` x lr."""
     if not 0 <= warmup_fraction < 1 or not 0 <= min_factor <= 1:
         raise ValueError("scheduler: need 0 <= warmup_fraction < 1 and 0 <= min_factor <= 1")

@@ -29,7 +29,8 @@ class EpochTimer(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         busy = max(self.last - self.start, 1e-9)
-        rate = trainer.datamodule.sample_rate if trainer.datamodule is not None else 1
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it without declaring it
+        rate = datamodule.sample_rate if datamodule is not None else 1
         module.log("time/data_wait_frac", self.waited / busy, rank_zero_only=True)
         module.log("time/audio_s_per_s", self.audio / rate / busy, rank_zero_only=True)
 

@@ -7,7 +7,6 @@ from serlab.data.corpora.ravdess import RAVDESS
 from serlab.errors import UserError
 from tests.conftest import write_tree
 
-
 PARENT = "directly under data.root; point data.root at its parent"
 
 

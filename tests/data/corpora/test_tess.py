@@ -16,7 +16,13 @@ def tess_tree(tmp_path):
 
 def test_speakers_words_and_spellings_of_emotions(tess_tree):
     rows = {r.id: r for r in TESS(tess_tree).scan()}
-    assert sorted(rows) == ["OAF_back_angry", "OAF_bath_surprised", "OAF_dog_fearful", "YAF_bath_surprised", "YAF_dog_neutral"]
+    assert sorted(rows) == [
+        "OAF_back_angry",
+        "OAF_bath_surprised",
+        "OAF_dog_fearful",
+        "YAF_bath_surprised",
+        "YAF_dog_neutral",
+    ]
     assert {r.speaker for r in rows.values()} == {"OAF", "YAF"} and {r.gender for r in rows.values()} == {"f"}
     assert rows["OAF_dog_fearful"].text == "dog"
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -191,7 +192,7 @@ class SyntheticCorpus:
         if n_speakers < 1 or utterances_per_emotion < 1 or n_sentences < 1:
             raise ValueError("data.corpus: n_speakers, utterances_per_emotion and n_sentences must be >= 1")
         self.root = Path(root)
-        self.settings = {
+        self.settings: dict[str, Any] = {
             "version": GENERATOR_VERSION,
             "n_speakers": n_speakers,
             "utterances_per_emotion": utterances_per_emotion,

@@ -20,7 +20,9 @@ class TESS(ReleaseCorpus):
     """TESS: 200 words said by an older (OAF) and a younger (YAF) female speaker in 7 emotions."""
 
     name = "tess"
-    layout = "OAF_<emotion>/ and YAF_<emotion>/ folders of <speaker>_<word>_<emotion>.wav, e.g. OAF_angry/OAF_back_angry.wav"
+    layout = (
+        "OAF_<emotion>/ and YAF_<emotion>/ folders of <speaker>_<word>_<emotion>.wav, e.g. OAF_angry/OAF_back_angry.wav"
+    )
     pattern = "*AF_*/*.wav"
     caveat = (
         "TESS has only two speakers (OAF, YAF), so no split can keep train, validation and test "
@@ -30,7 +32,7 @@ class TESS(ReleaseCorpus):
     def parse(self, path: Path) -> Utterance | None:
         code = NAME.fullmatch(path.name)
         emotion = EMOTIONS.get(code["emotion"].lower()) if code else None
-        if emotion is None:
+        if code is None or emotion is None:
             return None
         speaker = code["speaker"].upper()
         return Utterance(
