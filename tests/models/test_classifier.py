@@ -2,76 +2,93 @@
 
 import pytest
 import torch
+from lightning import Trainer
 
-from serlab.models.attention import AttentionRNN
+from serlab.config_check import ConfigError
 from serlab.models.blstm import BLSTM
 from serlab.models.crnn import CRNN
 from serlab.models.e2e import E2E
 from serlab.models.multitask import MultiTask
-from serlab.models.pooling import StatsPooling
 from serlab.models.sequence import stack_frames
 from serlab.models.transformer import SelfAttention
+from serlab.training.build import build_datamodule
+from tests.options import MODELS, build_model, build_pairing, pairings
 
-N_FEATURES = {"spectral": 24, "waveform": 160}
-MODELS = {
-    "crnn_gru": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="gru", **kw),
-    "crnn_lstm": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, rnn="lstm", rnn_layers=2, **kw),
-    "crnn_stats": lambda n, c, **kw: CRNN(n, c, channels=(8, 16), pools=((2, 2), (2, 2)), hidden=32, pooling=StatsPooling, **kw),
-    "blstm": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=2, **kw),
-    "blstm_stacked": lambda n, c, **kw: BLSTM(n, c, hidden=32, layers=1, subsample=3, **kw),
-    "attention": lambda n, c, **kw: AttentionRNN(n, c, hidden=32, layers=1, **kw),
-    "self_attention": lambda n, c, **kw: SelfAttention(n, c, d_model=32, heads=2, layers=2, ff=64, **kw),
-    "e2e": lambda n, c, **kw: E2E(n, c, filters=8, kernels=(8, 16), pools=(2, 4), hidden=32, **kw),
-    "multitask": lambda n, c: MultiTask(n, c, tasks={"gender": 2, "arousal": 1}, hidden=32, layers=1, subsample=2),
-}
+# Settings past a model's defaults that change how it handles padding (packed LSTMs, stacked frames, pooling).
+SETTINGS = [
+    ("crnn", ["model.rnn=lstm", "model.rnn_layers=2"]),
+    ("crnn", ["model/pooling=stats"]),
+    ("blstm", ["model.layers=2", "model.subsample=3"]),
+]
 
 
-def build(name: str, n_classes: int = 4, **kw):
-    model = MODELS[name]
-    kind = "waveform" if name == "e2e" else "spectral"
-    return model(N_FEATURES[kind], n_classes, **kw), N_FEATURES[kind]
+def first_batch(cfg):
+    """One training batch of the tiny corpus, as the model sees it in training."""
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    return next(iter(datamodule.train_dataloader()))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_padding_never_changes_a_prediction(name):
+@pytest.mark.parametrize(
+    ("model", "overrides"), [(m, []) for m in MODELS] + SETTINGS, ids=lambda v: " ".join(v) if isinstance(v, list) else v
+)
+def test_padding_never_changes_a_prediction(tmp_path, data_dir, model, overrides):
     torch.manual_seed(0)
-    model, n = build(name)
-    model.eval()
-    feats = [torch.randn(n, t) for t in (37, 64, 6, 1)]
-    alone = torch.cat([model(f[None], torch.tensor([f.shape[1]])).logits for f in feats])
-    batch = torch.zeros(len(feats), n, 90)
-    for i, f in enumerate(feats):
-        batch[i, :, : f.shape[1]] = f
-    output = model(batch, torch.tensor([f.shape[1] for f in feats]))
-    assert output.logits.shape == (4, 4)
+    cfg, module = build_model(tmp_path, data_dir, model, *overrides)
+    module.eval()
+    batch = first_batch(cfg)
+    functionals = [None] * len(batch) if batch.functionals is None else batch.functionals[:, None]
+    alone = torch.cat(
+        [module(w[None, :n], n[None], s, f).logits for w, n, s, f in zip(batch.waveforms, batch.lengths, batch.speakers, functionals)]
+    )
+    assert len(set(batch.lengths.tolist())) > 1, "the batch must hold utterances of several lengths"
+    output = module(batch.waveforms, batch.lengths, batch.speakers, batch.functionals)
+    assert output.logits.shape == (len(batch), len(module.classes))
     torch.testing.assert_close(output.logits, alone, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_overfits_a_small_batch(name):
-    torch.manual_seed(0)
-    model, n = build(name)
-    x, lengths, y = torch.randn(8, n, 40), torch.randint(20, 41, (8,)), torch.arange(8) % 4
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(200):
-        loss = torch.nn.functional.cross_entropy(model(x, lengths).logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_overfits_a_small_batch(tmp_path, data_dir, model):
+    cfg, module = build_model(tmp_path, data_dir, model, "debug=overfit", "optimizer.lr=3e-3", "trainer.max_epochs=150")
+    datamodule = build_datamodule(cfg)
+    trainer = Trainer(max_epochs=cfg.trainer.max_epochs, overfit_batches=1, limit_val_batches=0, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    assert float(trainer.callback_metrics["train/loss_step"]) < 0.1
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "multitask"])
-def test_frame_level_heads_score_every_frame(name):
-    model, n = build(name, n_classes=5, frame_level=True)
-    out = model.eval()(torch.randn(2, n, 48), torch.tensor([48, 30]))
-    assert out.logits is None and out.frame_logits.shape[::2] == (2, 5)
-    assert out.frame_lengths.tolist()[0] == out.frame_logits.shape[1] and out.frame_lengths[1] < out.frame_lengths[0]
+@pytest.mark.parametrize("model", MODELS)
+def test_every_pairing_builds_or_is_refused_saying_what_to_choose(tmp_path, data_dir, model):
+    built = []
+    for pairing in pairings(model):
+        try:
+            build_pairing(tmp_path, data_dir, pairing)
+        except ConfigError as err:
+            assert "\n" not in str(err) and "model=" in str(err) and ("choose" in str(err) or "functionals" in str(err))
+        else:
+            built.append(pairing)
+    assert built, f"model={model} builds with no frontend"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_frame_level_heads_score_every_frame_or_are_refused(tmp_path, data_dir, model):
+    try:
+        cfg, module = build_model(tmp_path, data_dir, model, "loss=ctc")
+    except AssertionError as err:
+        assert "no frame-level head" in str(err)
+        return
+    batch = first_batch(cfg)
+    out = module.eval()(batch.waveforms, batch.lengths, batch.speakers, batch.functionals)
+    assert out.logits is None and out.frame_logits.shape[::2] == (len(batch), len(module.classes) + 1)
+    assert out.frame_lengths.max() == out.frame_logits.shape[1]
+    longer = batch.lengths[:, None] > batch.lengths[None, :]
+    assert torch.all((out.frame_lengths[:, None] >= out.frame_lengths[None, :]) | ~longer)
 
 
 def test_multitask_has_one_head_per_task():
-    model, n = build("multitask")
-    out = model(torch.randn(3, n, 20), torch.tensor([20, 10, 5]))
+    model = MultiTask(24, 4, tasks={"gender": 2, "arousal": 1}, hidden=32, layers=1, subsample=2)
+    out = model(torch.randn(3, 24, 20), torch.tensor([20, 10, 5]))
     assert out.logits.shape == (3, 4) and out.heads["gender"].shape == (3, 2) and out.heads["arousal"].shape == (3, 1)
 
 
