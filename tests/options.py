@@ -54,7 +54,9 @@ def small(model: str) -> list[str]:
 
 def pairings(model: str) -> list[list[str]]:
     """Overrides choosing `model` with each frontend, without and then with functionals."""
-    return [[f"model={model}", f"frontend={frontend}", *extra] for extra in ([], [FUNCTIONALS]) for frontend in FRONTENDS]
+    return [
+        [f"model={model}", f"frontend={frontend}", *extra] for extra in ([], [FUNCTIONALS]) for frontend in FRONTENDS
+    ]
 
 
 def build_pairing(tmp_path: Path, data_dir: Path, pairing: list[str], *overrides: str) -> tuple[DictConfig, SERModule]:
