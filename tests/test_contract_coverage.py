@@ -12,14 +12,16 @@ from tests.options import options
 def parameters(test, name: str) -> set[str]:
     """The values a test is parametrised with for argument `name`."""
     values = set()
-    for mark in test.pytestmark:
-        if mark.name == "parametrize" and name in mark.args[0]:
-            column = [n.strip() for n in mark.args[0].split(",")].index(name) if isinstance(mark.args[0], str) else 0
-            values |= {v[column] if isinstance(v, tuple) else v for v in mark.args[1]}
+    for mark in (m for m in test.pytestmark if m.name == "parametrize"):
+        argnames = mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0]
+        names = [n.strip() for n in argnames]
+        if name in names:
+            values |= {v[names.index(name)] if len(names) > 1 else v for v in mark.args[1]}
     return values
 
 
 def yaml_options(group: str) -> set[str]:
+    """The group's YAML files as a user sees them in configs/, internal ones (a leading `_`) left out."""
     return {p.stem for p in Path(CONFIG_DIR, group).glob("*.yaml") if not p.name.startswith("_")}
 
 
