@@ -2,32 +2,39 @@
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from serlab.features.logmel import LogMel
-from serlab.features.mfcc import MFCC
 from serlab.features.raw import Raw
-from serlab.features.spectrogram import Spectrogram
-
-FRONTENDS = {
-    "logmel": lambda norm: LogMel(n_mels=32, normalize=norm),
-    "logmel_deltas": lambda norm: LogMel(n_mels=32, normalize=norm, deltas=2),
-    "spectrogram": lambda norm: Spectrogram(normalize=norm),
-    "mfcc": lambda norm: MFCC(normalize=norm),
-    "raw": lambda norm: Raw(frame_ms=40.0, normalize=norm),
-}
+from tests.conftest import compose_train
+from tests.options import FRONTENDS
 
 
-@pytest.mark.parametrize("normalize", ["none", "utterance"])
-@pytest.mark.parametrize("name", FRONTENDS)
-def test_padding_does_not_change_features(name, normalize):
-    frontend = FRONTENDS[name](normalize)
+def build(tmp_path, data_dir, *overrides: str) -> torch.nn.Module:
+    """The frontend serlab-train builds from `overrides` (build_module instantiates cfg.frontend likewise)."""
+    return instantiate(compose_train(tmp_path, data_dir, *overrides).frontend)
+
+
+def assert_padding_free(frontend: torch.nn.Module) -> None:
+    """Features of an utterance are the same alone and padded in a batch, and zero past its frames."""
     wave = torch.randn(12345)
     alone, n = frontend(wave[None], torch.tensor([12345]))
     padded = torch.stack([torch.cat([wave, torch.zeros(5000)]), torch.randn(17345)])
     batched, m = frontend(padded, torch.tensor([12345, 17345]))
-    assert n[0] == m[0] and batched.shape[1] == alone.shape[1] == frontend.out_features
+    assert batched.shape[1] == alone.shape[1] == frontend.out_features
+    assert alone.shape[2] == n[0] == m[0] < m[1] == batched.shape[2]
     torch.testing.assert_close(batched[0, :, : int(n)], alone[0, :, : int(n)], atol=1e-4, rtol=1e-4)
     assert batched[0, :, int(n) :].abs().sum() == 0
+
+
+@pytest.mark.parametrize("normalize", ["none", "utterance"])
+@pytest.mark.parametrize("name", FRONTENDS)
+def test_padding_does_not_change_features(tmp_path, data_dir, name, normalize):
+    assert_padding_free(build(tmp_path, data_dir, f"frontend={name}", f"frontend.normalize={normalize}"))
+
+
+def test_padding_does_not_change_deltas(tmp_path, data_dir):
+    assert_padding_free(build(tmp_path, data_dir, "frontend=logmel", "frontend.deltas=2"))
 
 
 def test_global_normalisation_uses_accumulated_training_statistics():

@@ -1,0 +1,77 @@
+"""The selectable options of a config group, and a small build of one as a user would get it.
+
+Contract tests take their parameters from here, so that adding a YAML file to configs/model or
+configs/frontend adds its tests, and no list of models or frontends is kept by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from serlab.config_check import ConfigError
+from serlab.configs import CONFIG_DIR
+from serlab.training.build import build_datamodule, build_module
+from serlab.training.module import SERModule
+from tests.conftest import compose_train
+
+# Settings that make any model train in a second or two; each applies to every model whose YAML has it.
+SMALL = {
+    "hidden": 16,
+    "layers": 1,
+    "rnn_layers": 1,
+    "d_model": 16,
+    "heads": 2,
+    "ff": 32,
+    "filters": 4,
+    "functionals_hidden": 8,
+    "channels": [4, 8],
+}
+# The smaller openSMILE set (88 functionals), offered to a model that is refused without functionals.
+FUNCTIONALS = "data/functionals=egemaps"
+
+
+def options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
+    """What `group=<name>` may name: the group folder's *.yaml files, less internal ones (a leading `_`)."""
+    return sorted(p.stem for p in Path(config_dir, group).glob("*.yaml") if not p.name.startswith("_"))
+
+
+MODELS = options("model")
+FRONTENDS = options("frontend")
+
+
+def small(model: str) -> list[str]:
+    """Overrides shrinking model `model` to the SMALL sizes of the settings its YAML has."""
+    node = OmegaConf.load(Path(CONFIG_DIR, "model", f"{model}.yaml"))
+    overrides = [f"model.{key}={json.dumps(value)}" for key, value in SMALL.items() if key in node]
+    if "channels" in node:
+        # one pooling size per convolution block
+        overrides.append(f"model.pools={json.dumps(OmegaConf.to_container(node.pools)[: len(SMALL['channels'])])}")
+    return overrides
+
+
+def pairings(model: str) -> list[list[str]]:
+    """Overrides choosing `model` with each frontend, without and then with functionals."""
+    return [
+        [f"model={model}", f"frontend={frontend}", *extra] for extra in ([], [FUNCTIONALS]) for frontend in FRONTENDS
+    ]
+
+
+def build_pairing(tmp_path: Path, data_dir: Path, pairing: list[str], *overrides: str) -> tuple[DictConfig, SERModule]:
+    """The composed config and the module serlab-train builds from `pairing` (small) and `overrides`."""
+    model = pairing[0].removeprefix("model=")
+    cfg = compose_train(tmp_path, data_dir, *pairing, *small(model), *overrides)
+    return cfg, build_module(cfg, build_datamodule(cfg).classes)
+
+
+def build_model(tmp_path: Path, data_dir: Path, model: str, *overrides: str) -> tuple[DictConfig, SERModule]:
+    """`model`, small, with the first frontend (and functionals) the builder accepts for it."""
+    refusals = []
+    for pairing in pairings(model):
+        try:
+            return build_pairing(tmp_path, data_dir, pairing, *overrides)
+        except ConfigError as err:
+            refusals.append(str(err))
+    raise AssertionError(f"model={model} builds with no frontend:\n" + "\n".join(refusals))
