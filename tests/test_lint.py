@@ -49,10 +49,11 @@ def test_mypy_passes_on_the_package():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_make_lint_runs_ruff_and_mypy(tmp_path):
-    # -n prints the recipe; -o keeps the install step out of it
+    # -n prints the recipe; -o keeps the install step out of it; --no-print-directory because under `make test`
+    # this is a sub-make, which would announce the folder it enters
     venv = tmp_path / "venv"
     proc = subprocess.run(
-        ["make", "-n", "lint", f"VENV={venv}", "-o", f"{venv}/.serlab-installed"],
+        ["make", "-n", "--no-print-directory", "lint", f"VENV={venv}", "-o", f"{venv}/.serlab-installed"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert proc.stdout.splitlines() == [f"{venv}/bin/ruff check src tests bench", f"{venv}/bin/mypy"]
