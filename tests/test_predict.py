@@ -13,11 +13,11 @@ import torch
 
 from serlab.data.audio import load_audio
 from serlab.errors import UserError
-from serlab.eval import load_run
 from serlab.inference import audio_settings
 from serlab.predict import list_inputs, predict, windows
 from serlab.train import train
 from serlab.training.build import build_module
+from serlab.training.checkpointing import load_run
 from tests.conftest import compose_train, run_cli, write_tone
 
 CLASSES = ["neutral", "happy", "angry", "sad"]

@@ -117,7 +117,7 @@ def saved_config(folder: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     named = record.get("checkpoint")
     for ckpt in ([Path(named)] if named else []) + [folder / "checkpoints" / "best.ckpt"]:
         if ckpt.is_file():
-            from serlab.eval import load_run  # torch only when a run has no saved config
+            from serlab.training.checkpointing import load_run  # torch only when a run has no saved config
 
             return plain(load_run(ckpt)[1], resolve=False)
     return None

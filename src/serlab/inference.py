@@ -10,8 +10,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from serlab.data.audio import AudioSettings
-from serlab.eval import CheckpointError, load_run
 from serlab.training.build import build_module
+from serlab.training.checkpointing import CheckpointError, load_run
 
 
 def audio_settings(run_cfg: DictConfig) -> AudioSettings:

@@ -1,9 +1,11 @@
-"""Checkpoint files: written atomically, and where a run keeps its last one."""
+"""Checkpoint files: written atomically, where a run keeps its last one, and a run read back from one."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig, OmegaConf
+
+from serlab.errors import UserError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -62,3 +67,45 @@ def kept_val_metrics(path: str | Path) -> dict[str, float]:
     # mmap: only the small record is read, not the weights
     checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     return dict(checkpoint.get("serlab", {}).get("val_metrics", {}))
+
+
+class CheckpointError(UserError, ValueError):
+    """A `ckpt_path` that names no checkpoint written by serlab-train."""
+
+
+# What every refusal of a `ckpt_path` suggests instead.
+CHECKPOINT_HINT = "pass the best.ckpt or last.ckpt in the checkpoints/ folder of a serlab-train run"
+
+
+def _checkpoint_in(folder: Path) -> Path | None:
+    """The checkpoint a user most likely meant by naming a run folder or its checkpoints/ folder."""
+    candidates = [folder / sub / name for name in ("best.ckpt", "last.ckpt") for sub in ("checkpoints", ".")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def load_run(ckpt_path: Path) -> tuple[dict, DictConfig, list[str]]:
+    """Read a serlab checkpoint: its state, the run's composed config and its class order."""
+    if ckpt_path.is_dir():
+        found = _checkpoint_in(ckpt_path)
+        instead = f"pass {found}" if found else CHECKPOINT_HINT
+        raise CheckpointError(f"ckpt_path: {ckpt_path} is a folder, not a checkpoint; {instead}")
+    if not ckpt_path.is_file():
+        raise CheckpointError(f"ckpt_path: no checkpoint at {ckpt_path}; {CHECKPOINT_HINT}")
+    if not zipfile.is_zipfile(ckpt_path):
+        raise CheckpointError(
+            f"ckpt_path: {ckpt_path} is not a PyTorch checkpoint (not the zip archive torch.save writes); "
+            f"{CHECKPOINT_HINT}"
+        )
+    try:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as err:
+        raise CheckpointError(
+            f"ckpt_path: {ckpt_path} is damaged or holds pickled objects rather than weights ({type(err).__name__}); "
+            f"{CHECKPOINT_HINT}"
+        ) from err
+    saved = state.get("serlab") if isinstance(state, dict) else None
+    if not saved or not saved.get("config"):
+        raise CheckpointError(
+            f"ckpt_path: {ckpt_path} was not written by serlab-train (no 'serlab' record inside); {CHECKPOINT_HINT}"
+        )
+    return state, OmegaConf.create(saved["config"]), list(saved["classes"])
