@@ -11,24 +11,13 @@ so a corpus on a network file system pays more for both.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import median_seconds
 
 from serlab.data.audio import decode
 from serlab.data.checks import file_problems
 from serlab.data.corpora.emodb import EmoDB
-
-
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    """The median wall time of `repeats` calls of `work`."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import librosa
 import numpy as np
 import torch
 from runs import train_run
+from timing import median_seconds
 
 from serlab.data.audio import AudioSettings, load_audio
 from serlab.data.corpora.emodb import EmoDB
@@ -71,16 +72,6 @@ def functionals_pass(clips: list[torch.Tensor], workers: int) -> float:
     return time.perf_counter() - start
 
 
-def timed(fn, repeats: int) -> float:
-    """Median seconds of `repeats` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
@@ -96,10 +87,10 @@ def main() -> None:
     clips = [load_audio(r.path, settings) for r in rows]
     audio_s = sum(len(c) for c in clips) / SAMPLE_RATE
     frontend = LogMel(SAMPLE_RATE, n_mels=N_MELS, f_min=F_MIN).eval()
-    ours = timed(lambda: serlab_pass(frontend, clips), args.repeats)
-    theirs = timed(lambda: librosa_pass([c.numpy() for c in clips]), args.repeats)
+    ours = median_seconds(lambda: serlab_pass(frontend, clips), args.repeats)
+    theirs = median_seconds(lambda: librosa_pass([c.numpy() for c in clips]), args.repeats)
     frames = framed(frontend, clips)
-    fft = timed(lambda: torch.fft.rfft(frames), args.repeats)
+    fft = median_seconds(lambda: torch.fft.rfft(frames), args.repeats)
     print(f"log-mel of {len(clips)} clips ({audio_s:.0f} s of audio), median of {args.repeats}: serlab {ours:.2f} s, "
           f"librosa {theirs:.2f} s, ratio {theirs / ours:.1f}x", flush=True)  # fmt: skip
     print(f"bare FFT of their {len(frames)} frames (torch.fft.rfft, framed beforehand): {fft:.2f} s; "

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
+
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "serlab-train"
@@ -31,14 +31,10 @@ def entry_point_code(args: list[str]) -> str:
     )
 
 
-def median_seconds(code: str, env: dict[str, str], repeats: int) -> float:
+def process_seconds(code: str, env: dict[str, str], repeats: int) -> float:
     """Median wall time of `repeats` runs of `python -c code`, each a fresh process."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    command = [sys.executable, "-c", code]
+    return median_seconds(lambda: subprocess.run(command, env=env, check=True, capture_output=True), repeats)
 
 
 def main() -> None:
@@ -51,11 +47,11 @@ def main() -> None:
         f"{SCRIPT} --help": (["--help"], {}),
         f"completion of '{SCRIPT} model='": (["-sc", "query=bash"], {"COMP_LINE": f"{SCRIPT} model="}),
     }
-    torch_s = median_seconds("import torch", env, args.repeats)
+    torch_s = process_seconds("import torch", env, args.repeats)
     print(f"median of {args.repeats} runs; python -c 'import torch': {torch_s:.2f} s\n")
     print(f"{'command':<36} {'s':>6} {'/ import torch':>15}")
     for name, (argv, extra) in cases.items():
-        seconds = median_seconds(entry_point_code(argv), {**env, **extra}, args.repeats)
+        seconds = process_seconds(entry_point_code(argv), {**env, **extra}, args.repeats)
         print(f"{name:<36} {seconds:>6.2f} {seconds / torch_s:>15.2f}")
 
 
