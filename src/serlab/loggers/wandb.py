@@ -73,5 +73,5 @@ def wandb_logger(
         )
     logger = WandbLogger(save_dir=save_dir, mode=chosen, id=run_id, **kwargs)
     # Lightning always passes `anonymous`, which wandb now ignores with a warning on every run
-    logger._wandb_init.pop("anonymous")
+    logger._wandb_init.pop("anonymous", None)
     return logger
