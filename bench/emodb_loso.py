@@ -13,7 +13,7 @@ over folds. Wall time counts everything a preset row needs (decoding, features, 
 baseline rows share one decoding pass, done before them and not counted in theirs.
 `--adaptive-baseline` adds the declared speaker-adaptive ComParE + SVM row: each speaker's
 functionals standardised with that speaker's own statistics, the test speaker's included (as
-data.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
+data.streams.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
 `--speed-copies 0.9 1.1` adds a ComParE + SVM row whose training set also holds each training file
 resampled to those speeds (as data/perturb=speed makes them); validation and test files stay as recorded.
 

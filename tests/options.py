@@ -26,11 +26,11 @@ SMALL = {
     "heads": 2,
     "ff": 32,
     "filters": 4,
-    "functionals_hidden": 8,
+    "vector_hidden": 8,
     "channels": [4, 8],
 }
 # The smaller openSMILE set (88 functionals), offered to a model that is refused without functionals.
-FUNCTIONALS = "data/functionals=egemaps"
+FUNCTIONALS = "data/streams/functionals=egemaps"
 
 
 def options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
@@ -42,9 +42,18 @@ MODELS = options("model")
 FRONTENDS = options("frontend")
 
 
-def small(model: str) -> list[str]:
-    """Overrides shrinking model `model` to the SMALL sizes of the settings its YAML has."""
+def model_node(model: str) -> DictConfig:
+    """configs/model/<model>.yaml merged over the sibling options its defaults list extends (fusion: crnn)."""
     node = OmegaConf.load(Path(CONFIG_DIR, "model", f"{model}.yaml"))
+    bases = [entry for entry in node.get("defaults", []) if isinstance(entry, str) and entry != "_self_"]
+    merged = OmegaConf.merge(*(model_node(base) for base in bases), node)
+    assert isinstance(merged, DictConfig)
+    return merged
+
+
+def small(model: str) -> list[str]:
+    """Overrides shrinking model `model` to the SMALL sizes of the settings its YAML has (or inherits)."""
+    node = model_node(model)
     overrides = [f"model.{key}={json.dumps(value)}" for key, value in SMALL.items() if key in node]
     if "channels" in node:
         # one pooling size per convolution block

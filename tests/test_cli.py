@@ -92,6 +92,20 @@ def test_an_option_that_left_the_regularizer_group_names_its_new_spelling(tmp_pa
     assert new in line
 
 
+@pytest.mark.parametrize(
+    "old,new",
+    [
+        ("data/functionals=compare", "write data/streams/functionals=..."),
+        ("data.functionals.per_speaker=true", "write data.streams.functionals.per_speaker=..."),
+    ],
+    ids=["group", "key"],
+)
+def test_a_moved_group_or_key_names_its_new_spelling(tmp_path, old, new):
+    proc = run_cli("serlab.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: {old.split('=')[0]}: ") and line.endswith(new)
+
+
 def test_help_offers_no_option_that_left_its_group(tmp_path):
     shown = run_cli("serlab.train", "--help", cwd=tmp_path).stdout
     groups = dict(line.split(": ", 1) for line in shown.split("== Config ==")[0].splitlines() if ": " in line)

@@ -70,8 +70,9 @@ def test_fold_runs_are_grouped_on_dashboards_and_leave_the_cv_config_alone(tmp_p
 @pytest.mark.parametrize(("per_speaker", "flag"), [(False, "training-set statistics"), (True, "SPEAKER-ADAPTIVE")])
 def test_report_notes_say_how_functionals_were_standardised(tmp_path, data_dir, per_speaker, flag):
     cfg = compose_train(
-        tmp_path, data_dir, "model=fusion", "data/functionals=egemaps", f"data.functionals.per_speaker={per_speaker}"
-    )
+        tmp_path, data_dir, "model=fusion", "data/streams/functionals=egemaps",
+        f"data.streams.functionals.per_speaker={per_speaker}",
+    )  # fmt: skip
     one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
     assert any("eGeMAPSv02" in n and flag in n for n in report_notes(cfg, one_run))
     assert not any("SPEAKER-ADAPTIVE" in n for n in report_notes(compose_train(tmp_path, data_dir), one_run))

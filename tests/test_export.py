@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from serlab.export import ONNX, TorchScript, export, noise_clip
+from serlab.export import ONNX, Program, TorchScript, export, noise_clip
 from serlab.inference import load_recognizer
 from serlab.models.rnn import RecurrentEncoder
 from serlab.train import train
@@ -42,14 +42,19 @@ def test_frame_level_runs_are_refused(tmp_path, data_dir):
         export(compose_train(tmp_path, data_dir, f"ckpt_path={ckpt}", config_name="export"))
 
 
-@pytest.fixture(scope="module", params=["crnn", "blstm"])
+# fusion: a model that also reads a vector stream, which its programs take as a second input
+MODELS = {"crnn": [], "blstm": [], "fusion": ["data/streams/functionals=egemaps", "model.vector_hidden=8"]}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
 def exported(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
 ) -> tuple[Path, dict, Path]:
     """A model trained on two batches, exported to every format: (checkpoint, report, export folder)."""
     root = tmp_path_factory.mktemp(request.param)
     limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
-    train(compose_train(root, data_dir, f"model={request.param}", "debug=limit", *limits, "test=false"))
+    model = [f"model={request.param}", *MODELS[request.param]]
+    train(compose_train(root, data_dir, *model, "debug=limit", *limits, "test=false"))
     ckpt = root / "run" / "checkpoints" / "best.ckpt"
     cfg = compose_train(root / "export", data_dir, f"ckpt_path={ckpt}", "latency_runs=2", config_name="export")
     return ckpt, export(cfg), root / "export" / "run"
@@ -59,20 +64,22 @@ def exported(
 def test_exports_match_pytorch_on_other_lengths_and_batches(exported):
     ckpt, record, folder = exported
     model = load_recognizer(ckpt)
+    program = Program(model)
     rate = model.sample_rate
     # Traced on 3 s clips; checked on other lengths and on a batch of two.
     clips = [noise_clip(0.7, rate), noise_clip(4.2, rate), torch.cat([noise_clip(2.1, rate), -noise_clip(2.1, rate)])]
     programs = {
-        "torchscript": TorchScript().load(folder / "model.torchscript.pt"),
-        "onnx": ONNX().load(folder / "model.onnx"),
+        "torchscript": TorchScript().load(folder / "model.torchscript.pt", program.input_names),
+        "onnx": ONNX().load(folder / "model.onnx", program.input_names),
     }
+    assert record["vector_inputs"].keys() == set(model.streams)
     for name, run in programs.items():
         for clip in clips:
             with torch.no_grad():
-                expected = model(clip)
+                expected = model(clip)  # the recognizer computes the streams from the clip itself
             torch.testing.assert_close(
                 # the message is built, if at all, within this iteration
-                run(clip), expected, atol=1e-4, rtol=0, msg=lambda m: f"{name}, {clip.shape}: {m}"  # noqa: B023
+                run(*program.inputs(clip)), expected, atol=1e-4, rtol=0, msg=lambda m: f"{name}, {clip.shape}: {m}"  # noqa: B023
             )
     by_form = {e["form"]: e for e in record["entries"]}
     assert by_form["torchscript"]["max_abs_diff"] < 1e-4 and by_form["onnx"]["max_abs_diff"] < 1e-4
@@ -88,8 +95,9 @@ def test_int8_copy_runs_and_everything_is_reported(exported):
     for entry in by_form.values():
         assert (folder / entry["file"]).is_file() and entry["size_mb"] > 0 and entry["latency_ms"] > 0
         assert entry["parameters"] == by_form["pytorch"]["parameters"] > 0
-    int8 = TorchScript().load(folder / by_form["torchscript_int8"]["file"])
-    probs = int8(noise_clip(1.5, 16000))
+    recognizer = load_recognizer(Path(record["checkpoint"]))
+    int8 = TorchScript().load(folder / by_form["torchscript_int8"]["file"], Program(recognizer).input_names)
+    probs = int8(*Program(recognizer).inputs(noise_clip(1.5, 16000)))
     assert probs.shape == (1, 4) and float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
     # int8 weights: a smaller file whose probabilities stay close to the float model's
     assert by_form["torchscript_int8"]["size_mb"] < by_form["torchscript"]["size_mb"]

@@ -72,7 +72,7 @@ def test_a_logger_without_its_package_is_a_user_error_before_anything_is_logged(
 
 def test_functionals_without_opensmile_name_the_smile_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "opensmile", None)
-    with pytest.raises(MissingExtraError, match=r"^data\.functionals needs the optional package opensmile: "
+    with pytest.raises(MissingExtraError, match=r"^data\.streams\.functionals needs the optional package opensmile: "
                        r"pip install 'serlab\[smile\]'$"):
         build_smile("eGeMAPSv02")
 

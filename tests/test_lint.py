@@ -82,3 +82,15 @@ def test_contributing_names_files_that_exist():
     missing = sorted(p for p in named if not any((base / p).is_file() for base in bases))
     assert len(named) > 10 and not missing
     assert "](CONTRIBUTING.md)" in (ROOT / "README.md").read_text()
+
+
+def test_no_part_is_probed_for_what_it_can_do():
+    # Parts declare their interfaces (serlab.interfaces) and are checked against them; nothing in the
+    # package asks an object at run time whether it happens to have an attribute.
+    probes = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "src" / "serlab").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\b(getattr|hasattr)\(", line)
+    ]
+    assert probes == []

@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 from serlab.data.audio import load_audio
+from serlab.data.functionals import OpenSmileFunctionals
 from serlab.errors import UserError
 from serlab.inference import audio_settings
 from serlab.predict import list_inputs, predict, windows
@@ -266,3 +267,27 @@ def test_output_suffix_must_name_a_format(tmp_path, data_dir):
     cfg = compose_train(tmp_path, data_dir, *overrides, config_name="predict")
     with pytest.raises(UserError, match=r"output: preds\.txt must end in \.csv or \.json"):
         predict(cfg)
+
+
+@pytest.mark.slow
+def test_a_model_joining_functionals_scores_new_files_with_their_own_functionals(tmp_path, data_dir):
+    limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", "model.hidden=16"]
+    train(compose_train(tmp_path / "a", data_dir, *fusion, "debug=limit", *limits, "test=false"))
+    ckpt = tmp_path / "a" / "run" / "checkpoints" / "best.ckpt"
+    clips = tmp_path / "clips"
+    made = [write_tone(clips / "a.wav", 0.6, 16000), write_tone(clips / "b.wav", 1.3, 22050)]
+    _predict(tmp_path, data_dir, ckpt, clips, "batch_size=2")
+    rows = _read_csv(tmp_path / "run" / "predictions.csv")
+    state, run_cfg, classes = load_run(ckpt)
+    module = build_module(run_cfg, classes)
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    stream = OpenSmileFunctionals("eGeMAPSv02")
+    for row, path in zip(rows, made):
+        wave = load_audio(path, audio_settings(run_cfg))
+        with torch.no_grad():
+            expected = module.loss.predict(
+                module(wave[None], torch.tensor([len(wave)]), vectors={"functionals": stream([wave], 16000, [""])})
+            )[0]
+        torch.testing.assert_close(torch.tensor([float(row[c]) for c in PROBS]), expected, atol=1e-5, rtol=0)

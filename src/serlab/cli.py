@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
-from serlab.configs import CONFIG_DIR, MOVED_OPTIONS
+from serlab.configs import CONFIG_DIR, MOVED_KEYS, MOVED_OPTIONS
 from serlab.errors import UserError
 from serlab.extras import missing_plugin
 
@@ -61,6 +62,18 @@ def moved_message(err: MissingConfigException) -> str | None:
     return f"{where}{group}={option}: {option} is no longer a {group} option; write {advice}"
 
 
+def moved_key_message(err: ConfigCompositionException) -> str | None:
+    """Where a group or key that an override names went (see MOVED_KEYS); None for any other failed override."""
+    match = re.match(r"Could not (?:override|append to) '([^']+)'", str(err))
+    if match is None:
+        return None
+    key = match.group(1)
+    for old, new in MOVED_KEYS.items():
+        if key == old or key.startswith(f"{old}."):
+            return f"{key}: {old} is now {new}; write {new}{key.removeprefix(old)}=..."
+    return None
+
+
 def user_message(err: BaseException) -> str | None:
     """The one-line report of a user's mistake; None for anything else, which keeps its traceback."""
     if isinstance(err, InstantiationException) and isinstance(err.__cause__, UserError):
@@ -72,6 +85,8 @@ def user_message(err: BaseException) -> str | None:
     if isinstance(err, OverrideParseException):
         return f"{err.override}: {one_line(err.message)}"
     if isinstance(err, MissingConfigException) and (moved := moved_message(err)):
+        return moved
+    if isinstance(err, ConfigCompositionException) and (moved := moved_key_message(err)):
         return moved
     if isinstance(err, ConfigCompositionException):
         # a command-line override Hydra cannot apply, e.g. an unknown option, or one whose plugin is not installed

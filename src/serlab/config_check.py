@@ -96,7 +96,8 @@ def fits(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     cls = origin or hint
-    if not isinstance(cls, type) or getattr(cls, "_is_protocol", False):
+    # a Protocol class marks itself in its own namespace; classes implementing one do not
+    if not isinstance(cls, type) or vars(cls).get("_is_protocol", False):
         return True  # callables, protocols and the like: left to the call
     if issubclass(cls, enum.Enum):
         return any(value in (m.value, m.name) for m in cls)
@@ -121,4 +122,4 @@ def describe(hint: Any) -> str:
         return "None"
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return f"one of {[m.value for m in hint]}"
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")

@@ -27,6 +27,12 @@ MOVED_OPTIONS = {
     "regularizer/early_stopping": "callbacks=default (it has it) or callbacks=[model_checkpoint,early_stopping]",
     "regularizer/grad_clip": "trainer.gradient_clip_val=5.0",
 }
+# Groups and keys that moved, by their old name: an override naming one is told the new name.
+MOVED_KEYS = {
+    "data/functionals": "data/streams/functionals",
+    "data.functionals": "data.streams.functionals",
+    "model.functionals_hidden": "model.vector_hidden",
+}
 
 
 def _absolute(path: str) -> str:

@@ -32,11 +32,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"data.label_map gives classes {datamodule.classes}, the checkpoint was trained on {classes}")
     module = build_module(run_cfg, classes)
     module.load_state_dict(state["state_dict"])
-    if cfg.get("robustness") and getattr(module.model, "reads_functionals", False):
-        raise ConfigError(
-            "robustness.*: the openSMILE functionals of model=fusion come from the clean files, "
-            "so degrading only the waveform would overstate its robustness"
-        )
     trainer = instantiate(cfg.trainer, logger=instantiate_each(cfg.get("logger")) or False, callbacks=[])
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -48,10 +43,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if degraded:
         rows = [{"condition": "clean", **headline(metrics)}]
         for condition in degraded:
-            module.test_condition = condition
+            # the test split is decoded again through the condition, and its vector streams computed from that
+            datamodule.degrade_test(condition)
             trainer.test(module, datamodule=datamodule, verbose=False)
             rows.append({"condition": condition.name, **headline(trainer.callback_metrics)})
-        module.test_condition = None
+        datamodule.degrade_test(None)
         if trainer.is_global_zero:
             write_robustness(rows, len(classes), output_dir)
     return metrics

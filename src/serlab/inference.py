@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from serlab.data.audio import AudioSettings
+from serlab.interfaces import Frontend, Loss, Model, VectorStream
 from serlab.training.build import build_module
 from serlab.training.checkpointing import CheckpointError, load_run
 
@@ -19,15 +21,28 @@ def audio_settings(run_cfg: DictConfig) -> AudioSettings:
     return instantiate(run_cfg.data.audio) if run_cfg.data.get("audio") else AudioSettings()
 
 
+def vector_streams(run_cfg: DictConfig) -> dict[str, VectorStream]:
+    """The vector streams the run's model reads, built as the run built them (`data.streams`)."""
+    return {str(name): instantiate(node) for name, node in (run_cfg.data.get("streams") or {}).items()}
+
+
 class Recognizer(nn.Module):
-    """Frontend, model and the loss's read-out of class probabilities, in eval mode.
+    """Frontend, model, the run's stream normalisers and the loss's read-out of class probabilities, in eval mode.
 
     `lengths` counts the valid samples of each zero-padded row; without it every row is taken as
-    a whole clip (what exported models do).
+    a whole clip (what exported models do). The model's vector streams are computed from each row's
+    valid samples unless given (`vectors`, stream name -> (batch, *shape) values as the stream gives them).
     """
 
     def __init__(
-        self, frontend: nn.Module, model: nn.Module, loss: nn.Module, classes: list[str], audio: AudioSettings
+        self,
+        frontend: Frontend,
+        model: Model,
+        loss: Loss,
+        classes: list[str],
+        audio: AudioSettings,
+        streams: Mapping[str, VectorStream] | None = None,
+        vector_norms: nn.ModuleDict | None = None,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -35,6 +50,8 @@ class Recognizer(nn.Module):
         self.loss = loss
         self.classes = list(classes)
         self.audio = audio
+        self.streams = dict(streams or {})
+        self.vector_norms = vector_norms or nn.ModuleDict()
         self.eval()
 
     @property
@@ -42,21 +59,41 @@ class Recognizer(nn.Module):
         """The rate the model expects its waveforms at."""
         return self.audio.sample_rate
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def compute_vectors(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every stream of the model from the valid samples of each row (on the CPU, as the data side does)."""
+        rows = [wave[:n].detach().cpu().float() for wave, n in zip(waveforms, lengths.tolist())]
+        speakers = [""] * len(rows)  # no stream of a scorable run standardises per speaker
+        device = waveforms.device
+        return {name: stream(rows, self.sample_rate, speakers).to(device) for name, stream in self.streams.items()}
+
+    def forward(
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        vectors: Mapping[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long, device=waveforms.device)
+        if vectors is None:
+            vectors = self.compute_vectors(waveforms, lengths)
+        standardized = {name: self.vector_norms[name](values) for name, values in vectors.items()}
         features, frames = self.frontend(waveforms, lengths)
-        return self.loss.predict(self.model(features, frames))
+        return self.loss.predict(self.model(features, frames, standardized))
 
 
 def load_recognizer(ckpt_path: Path) -> Recognizer:
     """Rebuild a run from its checkpoint (as serlab-eval does) and keep what inference needs."""
     state, run_cfg, classes = load_run(ckpt_path)
     module = build_module(run_cfg, classes)
-    if getattr(module.model, "reads_functionals", False):
+    streams = vector_streams(run_cfg)
+    adaptive = [name for name, stream in streams.items() if stream.per_speaker]
+    if adaptive:
         raise CheckpointError(
-            f"ckpt_path: {ckpt_path} holds model=fusion, which also reads openSMILE functionals of whole files that "
-            "prediction and export do not compute; score it with serlab-eval"
+            f"ckpt_path: {ckpt_path} standardises data.streams.{adaptive[0]} per speaker over all of that "
+            "speaker's audio (the declared speaker-adaptive mode), which single new files cannot be; score it "
+            "with serlab-eval"
         )
     module.load_state_dict(state["state_dict"])
-    return Recognizer(module.frontend, module.model, module.loss, classes, audio_settings(run_cfg))
+    return Recognizer(
+        module.frontend, module.model, module.loss, classes, audio_settings(run_cfg), streams, module.vector_norms
+    )

@@ -1,7 +1,8 @@
 """Degraded test conditions for robustness evaluation: additive noise at fixed SNRs and packet loss.
 
-Each condition alters an utterance the same way every time (its randomness is seeded by the
-utterance id), so conditions compare models on identical degraded audio.
+Each condition alters one decoded utterance, the same way every time (its randomness is seeded by
+the utterance id), so conditions compare models on identical degraded audio. serlab-eval has the
+datamodule apply a condition to the test split as it is decoded, before any stream is computed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 
 import torch
 
-from serlab.lengths import length_mask
 from serlab.regularizers.noise import mix_at_snr
 
 
@@ -30,11 +30,11 @@ class NoiseAtSNR:
         self.snr_db, self.seed = float(snr_db), seed
         self.name = f"noise {self.snr_db:g} dB"
 
-    def __call__(self, waveforms: torch.Tensor, lengths: torch.Tensor, ids: Sequence[str]) -> torch.Tensor:
-        samples = waveforms.shape[-1]
-        noise = torch.stack([torch.randn(samples, generator=utterance_generator(self.seed, u)) for u in ids])
-        snr = torch.full((len(ids),), self.snr_db, device=waveforms.device)
-        return mix_at_snr(waveforms, lengths, snr, noise.to(waveforms))
+    def __call__(self, waveform: torch.Tensor, uid: str) -> torch.Tensor:
+        noise = torch.randn(len(waveform), generator=utterance_generator(self.seed, uid)).to(waveform)
+        length = torch.tensor([len(waveform)])
+        snr = torch.tensor([self.snr_db])
+        return mix_at_snr(waveform[None], length, snr, noise[None])[0]
 
 
 class PacketLoss:
@@ -49,12 +49,10 @@ class PacketLoss:
         self.packet = max(1, round(sample_rate * packet_ms / 1000))
         self.name = f"packet loss {self.rate:.0%}"
 
-    def __call__(self, waveforms: torch.Tensor, lengths: torch.Tensor, ids: Sequence[str]) -> torch.Tensor:
-        samples = waveforms.shape[-1]
-        packets = math.ceil(samples / self.packet)
-        kept = torch.stack([torch.rand(packets, generator=utterance_generator(self.seed, u)) >= self.rate for u in ids])
-        mask = kept.repeat_interleave(self.packet, dim=1)[:, :samples].to(waveforms)
-        return waveforms * mask * length_mask(lengths, samples).to(waveforms)
+    def __call__(self, waveform: torch.Tensor, uid: str) -> torch.Tensor:
+        packets = math.ceil(len(waveform) / self.packet)
+        kept = torch.rand(packets, generator=utterance_generator(self.seed, uid)) >= self.rate
+        return waveform * kept.repeat_interleave(self.packet)[: len(waveform)].to(waveform)
 
 
 def conditions(

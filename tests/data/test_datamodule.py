@@ -182,3 +182,32 @@ def test_a_run_with_a_missing_test_file_stops_before_the_first_epoch(tmp_path, d
     with pytest.raises(UnusableFilesError, match=r"gone\.wav: file not found"):
         train(cfg)
     assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+class Energy:
+    """A vector stream whose one value is the utterance's mean square, to see which audio it was computed from."""
+
+    shape = (1,)
+    per_speaker = False
+
+    def __call__(self, waveforms, sample_rate, speakers):
+        return torch.stack([w.pow(2).mean()[None] for w in waveforms])
+
+
+def test_a_degraded_test_split_is_decoded_through_the_condition_and_its_streams_follow(data_dir):
+    corpus = SyntheticCorpus(data_dir / "synthetic", **TINY)
+    label_map = {e: e for e in ("neutral", "happy", "angry", "sad")}
+    dm = SERDataModule(corpus, label_map, SpeakerFolds(n_folds=5, n_val_speakers=1), streams={"energy": Energy()})
+    dm.setup("test")
+    clean = dm.datasets["test"]
+    loud = lambda wave, uid: 3 * wave  # noqa: E731
+    dm.degrade_test(loud)
+    dm.setup("test")
+    degraded = dm.datasets["test"]
+    assert [r.id for r in degraded.rows] == [r.id for r in clean.rows]
+    for i in range(len(clean)):
+        torch.testing.assert_close(degraded.waveforms[i], 3 * clean.waveforms[i])
+    torch.testing.assert_close(degraded.vectors["energy"], 9 * clean.vectors["energy"])
+    dm.degrade_test(None)
+    dm.setup("test")
+    torch.testing.assert_close(dm.datasets["test"].vectors["energy"], clean.vectors["energy"])

@@ -53,12 +53,12 @@ def test_worker_processes_give_the_serial_vectors_in_order(tmp_path):
 
 
 def test_negative_workers_name_the_key():
-    with pytest.raises(ValueError, match="data.functionals.workers"):
+    with pytest.raises(ValueError, match="data.streams.functionals.workers"):
         OpenSmileFunctionals("eGeMAPSv02", workers=-1)
 
 
 def test_an_unknown_feature_set_names_the_key_and_the_choices():
-    with pytest.raises(ValueError, match=r"data.functionals.feature_set .*ComParE_2016"):
+    with pytest.raises(ValueError, match=r"data.streams.functionals.feature_set .*ComParE_2016"):
         OpenSmileFunctionals("ComParE_2099")
 
 

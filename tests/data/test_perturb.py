@@ -35,6 +35,9 @@ def test_bad_factors_name_the_key(factors):
 class Lengths:
     """A stand-in for openSMILE whose one 'functional' is the waveform's length, to see which copy was served."""
 
+    shape = (1,)
+    per_speaker = False
+
     def __call__(self, waveforms, sample_rate, speakers):
         return torch.tensor([[float(len(w))] for w in waveforms])
 
@@ -43,16 +46,16 @@ def test_training_serves_one_version_per_draw_with_its_own_functionals(data_dir)
     corpus = SyntheticCorpus(data_dir / "synthetic", **TINY)
     label_map = {e: e for e in ("neutral", "happy", "angry", "sad")}
     dm = SERDataModule(corpus, label_map, SpeakerFolds(n_folds=5, n_val_speakers=1), batch_size=4,
-                       functionals=Lengths(), perturb=SpeedPerturbation([0.8, 1.25]))  # fmt: skip
+                       streams={"functionals": Lengths()}, perturb=SpeedPerturbation([0.8, 1.25]))  # fmt: skip
     dm.setup()
     train = dm.datasets["train"]
-    assert len(train.versions) == 3 and train.functionals.shape == (3, len(train), 1)
+    assert len(train.versions) == 3 and train.vectors["functionals"].shape == (3, len(train), 1)
     assert len(dm.datasets["val"].versions) == len(dm.datasets["test"].versions) == 1
     original = len(train.waveforms[0])
     served = {}
     for seed in range(40):
         example = train[Draw(0, seed)]
-        assert example.functionals.item() == len(example.waveform)
+        assert example.vectors["functionals"].item() == len(example.waveform)
         assert train[Draw(0, seed)].waveform.equal(example.waveform)  # a draw fixes the version
         served[len(example.waveform)] = seed
     assert sorted(served) == [math.ceil(original / 1.25), original, math.ceil(original / 0.8)]

@@ -45,7 +45,7 @@ def select(batch: Batch, rows: slice) -> Batch:
         ids=batch.ids[rows],
         aux={k: v[rows] for k, v in batch.aux.items()},
         speakers=batch.speakers[rows],
-        functionals=None if batch.functionals is None else batch.functionals[rows],
+        vectors={name: values[rows] for name, values in batch.vectors.items()},
     )
 
 
@@ -58,7 +58,7 @@ def cut(batch: Batch, lengths: tuple[int, ...] = (16000, 9000, 2400, 700)) -> Ba
 
 def predict(module, batch: Batch) -> ModelOutput:
     """What the module predicts for the batch, as in validation and testing."""
-    return module(batch.waveforms, batch.lengths, batch.speakers, batch.functionals)
+    return module(batch.waveforms, batch.lengths, batch.speakers, batch.vectors)
 
 
 @pytest.mark.parametrize(
@@ -84,10 +84,9 @@ def test_overfits_a_small_batch(tmp_path, data_dir, model):
     # short crops and no dropout: the loop fits one fixed batch of eight utterances
     cfg, module = build_model(tmp_path, data_dir, model, "data.max_duration=0.3", "regularizer=[]", "optimizer.lr=3e-3")
     batch = first_batch(cfg)
-    if batch.functionals is not None:
-        # openSMILE values span orders of magnitude; training standardises them (SERModule.on_fit_start)
-        values = batch.functionals
-        batch = replace(batch, functionals=(values - values.mean(0)) / values.std(0).clamp_min(1e-8))
+    for name, norm in module.vector_norms.items():
+        # openSMILE values span orders of magnitude; training standardises them (StreamStatistics)
+        norm.set_statistics(batch.vectors[name])
     optimizer = module.optimizer_factory(params=module.parameters())
     for _ in range(STEPS):
         loss = module.loss(predict(module, batch), batch)

@@ -46,7 +46,7 @@ def test_every_pooling_ignores_padding_and_says_its_size(pooling):
 @pytest.mark.parametrize("model", ["crnn", "blstm", "multitask", "fusion"])
 @pytest.mark.parametrize("pooling", ["mean", "stats", "attention"])
 def test_model_pooling_option_builds_the_chosen_pooling(tmp_path, data_dir, model, pooling):
-    extra = ["data/functionals=egemaps"] if model == "fusion" else []
+    extra = ["data/streams/functionals=egemaps"] if model == "fusion" else []
     loss = ["loss=multitask"] if model == "multitask" else []
     cfg = compose_train(tmp_path, data_dir, f"model={model}", f"model/pooling={pooling}", *extra, *loss)
     check_config(cfg)

@@ -117,10 +117,11 @@ def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_di
 
 
 def test_fusion_trains_with_functionals_and_each_half_refuses_the_other_missing(tmp_path, data_dir):
-    fusion = ["model=fusion", "data/functionals=egemaps", "model.functionals_hidden=8", *SMALL["crnn"][:3]]
+    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", *SMALL["crnn"][:3]]
     cfg = compose_train(tmp_path, data_dir, *fusion, "regularizer=[dropout,mixup]")
     steps(cfg)
-    with pytest.raises(ValueError, match="add data/functionals=compare or egemaps"):
+    missing = r"model.streams: .*\['functionals'\].*data provides none.*data/streams/functionals="
+    with pytest.raises(ValueError, match=missing):
         build_module(compose_train(tmp_path, data_dir, "model=fusion"), ["a", "b"])
-    with pytest.raises(ValueError, match="model=CRNN does not read functionals"):
-        build_module(compose_train(tmp_path, data_dir, "data/functionals=egemaps"), ["a", "b"])
+    with pytest.raises(ValueError, match="data.streams.functionals is computed, but model=CRNN does not read it"):
+        build_module(compose_train(tmp_path, data_dir, "data/streams/functionals=egemaps"), ["a", "b"])

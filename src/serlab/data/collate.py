@@ -19,7 +19,7 @@ class Batch:
     ids: list[str]
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> (batch,) auxiliary targets
     speakers: list[str] = field(default_factory=list)
-    functionals: torch.Tensor | None = None  # (batch, size) utterance-level features, with data.functionals
+    vectors: dict[str, torch.Tensor] = field(default_factory=dict)  # stream -> (batch, *shape), from data.streams
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -42,8 +42,7 @@ def pad_collate(examples: list[Example]) -> Batch:
         waveforms[row, : len(example.waveform)] = example.waveform
     targets = torch.tensor([e.target for e in examples])
     aux = {key: torch.tensor([e.aux[key] for e in examples]) for key in examples[0].aux}
-    # a dataset gives functionals to all of its examples or to none
-    present = [e.functionals for e in examples if e.functionals is not None]
-    functionals = torch.stack(present) if present else None
+    # a dataset gives every one of its streams to all of its examples
+    vectors = {name: torch.stack([e.vectors[name] for e in examples]) for name in examples[0].vectors}
     speakers = [e.speaker for e in examples]
-    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, speakers, functionals)
+    return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, speakers, vectors)

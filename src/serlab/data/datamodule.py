@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,12 @@ from serlab.data.checks import CorpusError, EmptyClassError, UnusableFilesError,
 from serlab.data.collate import pad_collate
 from serlab.data.corpora.base import Corpus
 from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Example, Skipped
-from serlab.data.functionals import OpenSmileFunctionals
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
 from serlab.data.perturb import SpeedPerturbation
 from serlab.data.samplers import LengthBatchSampler
 from serlab.data.splits import SpeakerSplit, SplitProtocol
+from serlab.interfaces import VectorStream, check_interface
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class SERDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         seed: int = 0,
-        functionals: OpenSmileFunctionals | None = None,
+        streams: Mapping[str, VectorStream] | None = None,
         perturb: SpeedPerturbation | None = None,
     ) -> None:
         super().__init__()
@@ -64,6 +64,8 @@ class SERDataModule(L.LightningDataModule):
             raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
         if max_duration is not None and max_duration <= 0:
             raise ValueError(f"data.max_duration must be positive seconds or null, got {max_duration}")
+        check_interface(corpus, Corpus, "data.corpus")
+        check_interface(split, SplitProtocol, "data.split")
         self.corpus = corpus
         self.label_map = LabelMap(dict(label_map))
         self.protocol = split
@@ -76,8 +78,12 @@ class SERDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
-        self.functionals = functionals
+        self.streams = dict(streams or {})
+        for name, stream in self.streams.items():
+            check_interface(stream, VectorStream, f"data.streams.{name}")
         self.perturb = perturb
+        # a degraded test condition (serlab-eval robustness.*): (waveform, utterance id) -> waveform
+        self.test_condition: Callable[[torch.Tensor, str], torch.Tensor] | None = None
         self.loader_options: dict[str, Any] = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
@@ -115,9 +121,10 @@ class SERDataModule(L.LightningDataModule):
             stage or "", ("train", "val", "test")
         )
         perturb = self.perturb
+        split = self.speaker_split or self._assign_splits()
         for side in wanted:
             if side not in self.datasets:
-                rows = [r for r in self.rows if r.speaker in getattr(self.speaker_split, side)]
+                rows = [r for r in self.rows if r.speaker in split.sides()[side]]
                 self.datasets[side] = AudioDataset(
                     rows,
                     self.classes,
@@ -125,6 +132,7 @@ class SERDataModule(L.LightningDataModule):
                     self.on_bad_file,
                     max_samples=self.max_samples if side == "train" else None,
                     corpora=self.corpora,
+                    transform=self.test_condition if side == "test" else None,
                 )
                 dataset = self.datasets[side]
                 if side == "train":
@@ -134,11 +142,16 @@ class SERDataModule(L.LightningDataModule):
                     dataset.add_versions(lambda wave: perturb(wave, self.sample_rate))
                     log.info("speed perturbation: %d training utterances at speeds 1 and %s, one drawn per epoch",
                              len(dataset), perturb.factors)  # fmt: skip
-                if self.functionals is not None:
-                    speakers = [r.speaker for r in dataset.rows]
-                    dataset.functionals = torch.stack(
-                        [self.functionals(v, self.sample_rate, speakers) for v in dataset.versions]
-                    )
+                speakers = [r.speaker for r in dataset.rows]
+                for name, stream in self.streams.items():
+                    versions = [stream(v, self.sample_rate, speakers) for v in dataset.versions]
+                    dataset.vectors[name] = torch.stack(versions)
+
+    def degrade_test(self, condition: Callable[[torch.Tensor, str], torch.Tensor] | None) -> None:
+        """Serve the test split through `condition` (None: clean) from the next `setup`; every stream is
+        computed again from the degraded audio, so no input sees the clean files."""
+        self.test_condition = condition
+        self.datasets.pop("test", None)
 
     def check(self) -> None:
         """Prepare the corpus and cut this fold's speaker split, reading no audio: a wrong corpus folder or an
@@ -185,7 +198,7 @@ class SERDataModule(L.LightningDataModule):
         try:
             split = self.protocol.split(self.rows, self.fold)
         except ValueError as err:
-            caveat = getattr(self.corpus, "caveat", "")
+            caveat = self.corpus.caveat
             raise type(err)(f"{err}. {caveat}" if caveat else str(err)) from err
         self.speaker_split = split
         train = [r for r in self.rows if r.speaker in split.train]
@@ -215,14 +228,13 @@ class SERDataModule(L.LightningDataModule):
 
     def split_summary(self) -> dict[str, object]:
         """The fold, its speakers per side, utterance counts and what was dropped or skipped."""
-        if self.speaker_split is None:
-            self._assign_splits()
+        split = self.speaker_split or self._assign_splits()
         record = self.split_record()
         return {
             "corpus": self.corpus.name,
             "protocol": type(self.protocol).__name__,
             "fold": self.fold,
-            "speakers": {side: list(getattr(self.speaker_split, side)) for side in ("train", "val", "test")},
+            "speakers": {side: list(speakers) for side, speakers in split.sides().items()},
             "utterances": dict(Counter(r["split"] for r in record)),
             "dropped_labels": dict(self.dropped),
             "skipped_files": len(self.skipped()),

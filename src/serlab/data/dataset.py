@@ -30,7 +30,7 @@ class Example:
     target: int
     aux: dict[str, float] = field(default_factory=dict)
     speaker: str = ""
-    functionals: torch.Tensor | None = None  # utterance-level features of the whole file (data.functionals)
+    vectors: dict[str, torch.Tensor] = field(default_factory=dict)  # utterance-level streams (data.streams)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ def _pick(rng: random.Random | None, n: int) -> int:
 
 
 class AudioDataset(Dataset[Example]):
-    """Utterances decoded once, up front; training crops long ones at random to `max_samples`."""
+    """Utterances decoded once, up front; training crops long ones at random to `max_samples`.
+
+    `transform(waveform, id)` alters each utterance once, as it is decoded (a degraded test condition).
+    """
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class AudioDataset(Dataset[Example]):
         max_samples: int | None = None,
         threads: int = 4,
         corpora: list[str] | None = None,
+        transform: Callable[[torch.Tensor, str], torch.Tensor] | None = None,
     ) -> None:
         if on_bad_file not in ON_BAD_FILE:
             raise ValueError(f"data.on_bad_file must be one of {list(ON_BAD_FILE)}, got {on_bad_file!r}")
@@ -83,7 +87,7 @@ class AudioDataset(Dataset[Example]):
                 self.skipped.append(Skipped(row.id, str(row.path), wave.reason))
             else:
                 self.rows.append(row)
-                self.waveforms.append(wave)
+                self.waveforms.append(wave if transform is None else transform(wave, row.id))
         if self.skipped:
             log.warning("skipped %d unusable file(s), e.g. %s", len(self.skipped), self.skipped[0])
         self.targets = [index[r.label] for r in self.rows]
@@ -93,8 +97,8 @@ class AudioDataset(Dataset[Example]):
         self.max_samples = max_samples
         # versions[v][i]: version v of utterance i; version 0 is the decoded file, others come from add_versions
         self.versions: list[list[torch.Tensor]] = [self.waveforms]
-        # (versions, utterances, size), set by the datamodule when data.functionals is chosen
-        self.functionals: torch.Tensor | None = None
+        # stream name -> (versions, utterances, *shape), set by the datamodule for each of data.streams
+        self.vectors: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -119,5 +123,5 @@ class AudioDataset(Dataset[Example]):
         if self.max_samples and len(wave) > self.max_samples:
             start = _pick(rng, len(wave) - self.max_samples + 1)
             wave = wave[start : start + self.max_samples]
-        functionals = None if self.functionals is None else self.functionals[v, i]
-        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker, functionals)
+        vectors = {name: values[v, i] for name, values in self.vectors.items()}
+        return Example(self.rows[i].id, wave, self.targets[i], self.aux[i], self.rows[i].speaker, vectors)

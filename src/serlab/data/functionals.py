@@ -6,6 +6,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def available_cores() -> int:
     """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    # the affinity mask (what a job scheduler grants) is only readable on Linux
+    return len(os.sched_getaffinity(0)) if sys.platform == "linux" else os.cpu_count() or 1
 
 
 class OpenSmileFunctionals:
@@ -41,7 +43,7 @@ class OpenSmileFunctionals:
         workers: int = 0,
     ) -> None:
         if workers < 0:
-            raise ValueError(f"data.functionals.workers must be >= 0 (0: one per core), got {workers}")
+            raise ValueError(f"data.streams.functionals.workers must be >= 0 (0: one per core), got {workers}")
         self.smile = build_smile(feature_set)
         self.feature_set = feature_set
         self.per_speaker = per_speaker
@@ -52,6 +54,11 @@ class OpenSmileFunctionals:
     def size(self) -> int:
         """Length of one functionals vector."""
         return len(self.smile.feature_names)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one utterance's value: a vector of `size` functionals."""
+        return (self.size,)
 
     def __call__(self, waveforms: list[torch.Tensor], sample_rate: int, speakers: list[str]) -> torch.Tensor:
         """(utterances, size) functionals; non-finite values, which openSMILE gives on odd audio, become 0."""

@@ -11,11 +11,11 @@ from serlab.extras import require
 
 def build_smile(feature_set: str) -> Any:
     """An openSMILE functionals extractor for `feature_set`, e.g. ComParE_2016 or eGeMAPSv02."""
-    opensmile = require("opensmile", "data.functionals")
+    opensmile = require("opensmile", "data.streams.functionals")
     sets = [name for name in dir(opensmile.FeatureSet) if not name.startswith("_")]
     if feature_set not in sets:
-        raise ValueError(f"data.functionals.feature_set must be one of {sets}, got {feature_set!r}")
-    return opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.Functionals)
+        raise ValueError(f"data.streams.functionals.feature_set must be one of {sets}, got {feature_set!r}")
+    return opensmile.Smile(opensmile.FeatureSet[feature_set], opensmile.FeatureLevel.Functionals)
 
 
 def functionals_of(smile: Any, samples: np.ndarray, sample_rate: int) -> np.ndarray:

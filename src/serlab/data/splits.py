@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from serlab.data.manifest import Utterance
 from serlab.errors import UserError
@@ -39,14 +39,16 @@ class SpeakerSplit:
                     f"speaker(s) {sorted(shared)} are in both {a} and {b}: results would not be speaker-independent"
                 )
 
+    def sides(self) -> dict[str, tuple[str, ...]]:
+        """The speakers of each side, by name: train, val, test."""
+        return {"train": tuple(self.train), "val": tuple(self.val), "test": tuple(self.test)}
+
     def side_of(self, speaker: str) -> str | None:
         """The split a speaker belongs to, or None if it is in none."""
-        for name in ("train", "val", "test"):
-            if speaker in getattr(self, name):
-                return name
-        return None
+        return next((name for name, speakers in self.sides().items() if speaker in speakers), None)
 
 
+@runtime_checkable
 class SplitProtocol(Protocol):
     """How a corpus is cut into speaker-disjoint folds."""
 

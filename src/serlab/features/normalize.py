@@ -1,4 +1,5 @@
-"""Per-feature mean/variance normalisation: per utterance, with training-set statistics, or per speaker."""
+"""Mean/variance normalisation of the input streams: frames per utterance, with training-set statistics or per
+speaker; utterance-level vectors with training-set statistics."""
 
 from __future__ import annotations
 
@@ -107,6 +108,40 @@ class SpeakerNorm(FeatureNorm):
 
     def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
         self.speakers = dict(state or {})
+
+
+class VectorNorm(nn.Module):
+    """Standardises one utterance-level vector stream with its training-set mean and standard deviation.
+
+    The statistics are taken from every training value at once (`set_statistics`) and kept in the
+    checkpoint; entries constant over the training set keep a deviation of 1.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    fitted: torch.Tensor
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(*shape))
+        self.register_buffer("std", torch.ones(*shape))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def needs_statistics(self) -> bool:
+        """True until `set_statistics` has been called (also in a checkpoint saved before it)."""
+        return not bool(self.fitted)
+
+    @torch.no_grad()
+    def set_statistics(self, values: torch.Tensor) -> None:
+        """Take the statistics of (n, *shape) training values."""
+        std = values.std(dim=0)
+        self.mean.copy_(values.mean(dim=0))
+        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+        self.fitted.fill_(True)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.mean) / self.std
 
 
 def feature_norm(n_features: int, mode: str) -> FeatureNorm:

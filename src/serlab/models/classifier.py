@@ -18,11 +18,13 @@ class Classifier(nn.Module):
     Subclasses build `encoder` (returning (batch, time, channels) and frame lengths) and
     `pooling` (which gives its `out_features`). With `frame_level=True` the head scores every
     frame (for CTC) instead of the pooled utterance. `tasks` adds one more head per auxiliary
-    task on the pooled vector.
+    task on the pooled vector. It reads no vector streams: a model that joins some (e.g. Fusion)
+    names them in `reads`, and `forward` receives them standardised in `vectors`.
     """
 
     accepts: tuple[str, ...] = ("spectral",)  # which frontends' features the encoder understands
     frame_scores = True  # whether the model takes frame_level=True (for frame-level losses such as CTC)
+    reads: tuple[str, ...] = ()  # the data.streams it joins
 
     def __init__(
         self,
@@ -41,7 +43,9 @@ class Classifier(nn.Module):
         self.head = nn.Linear(encoder.out_features if frame_level else pooled, n_classes)
         self.tasks = nn.ModuleDict({name: nn.Linear(pooled, size) for name, size in (tasks or {}).items()})
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+    def forward(
+        self, features: torch.Tensor, lengths: torch.Tensor, vectors: Mapping[str, torch.Tensor] | None = None
+    ) -> ModelOutput:
         sequence, lengths = self.encoder(features, lengths)
         sequence = self.dropout(sequence)
         if self.frame_level:

@@ -1,7 +1,9 @@
-"""A CRNN over frames joined with utterance-level openSMILE functionals (conventional + learned features)."""
+"""A CRNN over frames joined with utterance-level vector streams (e.g. openSMILE functionals)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,58 +13,65 @@ from serlab.models.crnn import CRNN
 from serlab.models.output import ModelOutput
 
 
-class FunctionalsBranch(nn.Module):
-    """Standardises functionals with training-set statistics, then one ReLU layer (none if hidden=0)."""
+class VectorBranch(nn.Module):
+    """One vector stream, flattened, through one ReLU layer (none if hidden=0). Its input arrives
+    standardised with training-set statistics (the run's StreamStatistics)."""
 
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, n_functionals: int, hidden: int) -> None:
+    def __init__(self, shape: Sequence[int], hidden: int) -> None:
         super().__init__()
         if hidden < 0:
-            raise ValueError(
-                f"model.functionals_hidden must be >= 0 (0: the head reads the functionals directly), got {hidden}"
-            )
-        self.register_buffer("mean", torch.zeros(n_functionals))
-        self.register_buffer("std", torch.ones(n_functionals))
-        layers = [nn.Linear(n_functionals, hidden), nn.ReLU()] if hidden else []
-        self.layer = nn.Sequential(nn.Dropout(0.0), *layers)
-        self.out_features = hidden or n_functionals
+            raise ValueError(f"model.vector_hidden must be >= 0 (0: the head reads the stream directly), got {hidden}")
+        size = math.prod(shape)
+        layers = [nn.Linear(size, hidden), nn.ReLU()] if hidden else []
+        self.layer = nn.Sequential(nn.Dropout(0.0), *layers)  # the dropout regularizer sets its rate
+        self.out_features = hidden or size
 
-    @torch.no_grad()
-    def set_statistics(self, functionals: torch.Tensor) -> None:
-        """Mean and standard deviation of the training set's functionals (constant ones keep std 1)."""
-        std = functionals.std(dim=0)
-        self.mean.copy_(functionals.mean(dim=0))
-        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
-
-    def forward(self, functionals: torch.Tensor) -> torch.Tensor:
-        return self.layer((functionals - self.mean) / self.std)
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return self.layer(values.flatten(1))
 
 
 class Fusion(CRNN):
-    """CRNN branch (conv blocks, GRU/LSTM, pooling over time) and functionals branch, concatenated before the head.
+    """A CRNN branch (conv blocks, GRU/LSTM, pooling over time) and one branch per vector stream,
+    concatenated before the head.
 
     After "Affect recognition by bridging the gap between end-to-end deep learning and
     conventional features" (ICASSP 2018): the learned frame representation and the hand-crafted
-    functionals each get their own branch, and the head sees both. `crnn` takes model=crnn's settings.
+    functionals each get their own branch, and the head sees both. `streams` names the data.streams
+    it joins; `vector_shapes` (every stream the data provides) comes from the builder; `crnn` takes
+    model=crnn's settings.
     """
 
-    reads_functionals = True
     frame_scores = False
 
     def __init__(
-        self, n_features: int, n_classes: int, n_functionals: int, functionals_hidden: int = 128, **crnn: Any
+        self,
+        n_features: int,
+        n_classes: int,
+        vector_shapes: Mapping[str, Sequence[int]],
+        streams: Sequence[str] = ("functionals",),
+        vector_hidden: int = 128,
+        **crnn: Any,
     ) -> None:
+        missing = [name for name in streams if name not in vector_shapes]
+        if missing or not streams:
+            given = ", ".join(f"data.streams.{name}" for name in vector_shapes) or "none"
+            raise ValueError(
+                f"model.streams: model=fusion joins {list(streams)}, but the data provides {given}: add the "
+                f"data option that computes {missing[0] if missing else 'one'} (e.g. data/streams/functionals=compare)"
+            )
         super().__init__(n_features, n_classes, **crnn)
-        self.functionals = FunctionalsBranch(n_functionals, functionals_hidden)
-        self.head = nn.Linear(self.pooling.out_features + self.functionals.out_features, n_classes)
+        self.reads = tuple(streams)
+        branches = {name: VectorBranch(vector_shapes[name], vector_hidden) for name in streams}
+        self.branches = nn.ModuleDict(branches)
+        joined = self.pooling.out_features + sum(branch.out_features for branch in branches.values())
+        self.head = nn.Linear(joined, n_classes)
 
-    # also takes the utterances' functionals: SERModule passes them to models that set reads_functionals
-    def forward(  # type: ignore[override]
-        self, features: torch.Tensor, lengths: torch.Tensor, functionals: torch.Tensor
+    def forward(
+        self, features: torch.Tensor, lengths: torch.Tensor, vectors: Mapping[str, torch.Tensor] | None = None
     ) -> ModelOutput:
+        if vectors is None:
+            raise ValueError(f"model=fusion reads the vector streams {list(self.reads)}, and none were given")
         sequence, lengths = self.encoder(features, lengths)
         pooled = self.pooling(self.dropout(sequence), lengths)
-        joined = torch.cat([pooled, self.functionals(functionals)], dim=-1)
+        joined = torch.cat([pooled, *(branch(vectors[name]) for name, branch in self.branches.items())], dim=-1)
         return ModelOutput(logits=self.head(self.dropout(joined)))

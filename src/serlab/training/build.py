@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
-from torch import nn
 from torch.optim import Optimizer
 
 from serlab.config_check import ConfigError, check_targets
 from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
+from serlab.features.normalize import VectorNorm
+from serlab.interfaces import Frontend, Loss, Model, VectorStream, check_interface
 from serlab.training.module import SERModule
 
 # Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
@@ -39,36 +42,59 @@ def build_datamodule(cfg: DictConfig) -> SERDataModule:
     return instantiate(data_node(cfg), _recursive_=True, _convert_="all")
 
 
-def check_pairing(cfg: DictConfig, frontend: nn.Module, loss: nn.Module) -> None:
-    """Refuse a frontend, model and loss that do not fit together, saying why."""
-    model_cls = get_class(cfg.model._target_)
-    accepts = getattr(model_cls, "accepts", ("spectral",))
-    kind = getattr(frontend, "kind", "spectral")
-    if kind not in accepts:
+def check_pairing(frontend: Frontend, model_cls: type[Model], loss: Loss) -> None:
+    """Refuse a frontend, model class and loss that do not fit together, saying why; before the model is built,
+    since a model may not even build on features it does not understand."""
+    name = model_cls.__name__
+    undeclared = [member for member in ("accepts", "frame_scores") if member not in dir(model_cls)]
+    if undeclared:
         raise ConfigError(
-            f"model={model_cls.__name__} reads {' or '.join(accepts)} features, but frontend="
-            f"{type(frontend).__name__} gives {kind} ones: choose "
+            f"model: {name} does not declare {', '.join(undeclared)} as class attributes (see serlab.interfaces.Model)"
+        )
+    accepts: tuple[str, ...] = model_cls.accepts
+    if frontend.kind not in accepts:
+        raise ConfigError(
+            f"model={name} reads {' or '.join(accepts)} features, but frontend="
+            f"{type(frontend).__name__} gives {frontend.kind} ones: choose "
             + ("frontend=raw" if "waveform" in accepts else "frontend=logmel, spectrogram or mfcc")
         )
-    if loss.frame_level and not getattr(model_cls, "frame_scores", False):
+    if loss.frame_level and not model_cls.frame_scores:
+        raise ConfigError(f"loss={type(loss).__name__} scores frames, but model={name} has no frame-level head")
+
+
+def check_streams(provided: Mapping[str, object], model: Model) -> None:
+    """Refuse vector streams the data computes but the model does not read (the model refuses missing ones)."""
+    unread = [stream for stream in provided if stream not in model.reads]
+    if unread:
         raise ConfigError(
-            f"loss={type(loss).__name__} scores frames, but model={model_cls.__name__} has no frame-level head"
-        )
-    reads = getattr(model_cls, "reads_functionals", False)
-    chosen = cfg.get("data") is not None and cfg.data.get("functionals") is not None
-    if reads and not chosen:
-        raise ConfigError(
-            f"model={model_cls.__name__} joins openSMILE functionals with the frames: "
-            "add data/functionals=compare or egemaps"
-        )
-    if chosen and not reads:
-        raise ConfigError(
-            f"data.functionals is set, but model={model_cls.__name__} does not read functionals: "
-            "drop it or use model=fusion"
+            f"data.streams.{unread[0]} is computed, but model={type(model).__name__} does not read it: "
+            "drop that data option or use a model that joins it (model=fusion)"
         )
 
 
-def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: nn.Module) -> None:
+def vector_shapes(cfg: DictConfig) -> dict[str, tuple[int, ...]]:
+    """The per-utterance shape of each of `data.streams` (building a stream reads no audio)."""
+    streams = (cfg.get("data") or {}).get("streams") or {}
+    shapes = {}
+    for name, node in streams.items():
+        stream = instantiate(node)
+        check_interface(stream, VectorStream, f"data.streams.{name}")
+        shapes[str(name)] = tuple(stream.shape)
+    return shapes
+
+
+def build_model(cfg: DictConfig, sizes: dict[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> Model:
+    """Instantiate `cfg.model` with its input and output sizes; a model that joins vector streams
+    (one whose constructor takes `vector_shapes`) also gets the shape of every stream the data provides."""
+    factory = instantiate(cfg.model)
+    if "vector_shapes" in inspect.signature(factory).parameters:
+        sizes = {**sizes, "vector_shapes": shapes}
+    model = factory(**sizes)
+    check_interface(model, Model, "model")
+    return model
+
+
+def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model: Model) -> None:
     """Build the optimizer once now, so that a setting it refuses (lr=-1) fails before fitting starts."""
     try:
         optimizer(params=model.parameters())
@@ -80,17 +106,18 @@ def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
+    check_interface(frontend, Frontend, "frontend")
     loss = instantiate(cfg.loss)
-    check_pairing(cfg, frontend, loss)
+    check_interface(loss, Loss, "loss")
     # The model learns its input size from the frontend and its output size from the loss,
     # so models never name a frontend or a loss.
-    sizes = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
+    sizes: dict[str, Any] = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
     if loss.frame_level:
         sizes["frame_level"] = True
-    if getattr(get_class(cfg.model._target_), "reads_functionals", False):
-        # building the extractor only reads the feature set's names (no audio yet)
-        sizes["n_functionals"] = instantiate(cfg.data.functionals).size
-    model = instantiate(cfg.model)(**sizes)
+    check_pairing(frontend, get_class(cfg.model._target_), loss)
+    shapes = vector_shapes(cfg)
+    model = build_model(cfg, sizes, shapes)
+    check_streams(shapes, model)
     optimizer = instantiate(cfg.optimizer)
     check_optimizer(cfg.optimizer, optimizer, model)
     return SERModule(
@@ -100,6 +127,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         optimizer=optimizer,
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},
+        vector_norms={name: VectorNorm(shape) for name, shape in shapes.items()},
         classes=classes,
         monitor=cfg.get("monitor", "val/uar"),
         run_config=plain(cfg),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -13,36 +13,46 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
-from serlab.features.normalize import FeatureNorm, SpeakerNorm
+from serlab.features.normalize import VectorNorm
+from serlab.interfaces import Frontend, Loss, Model
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
 from serlab.regularizers.protocol import Regularizers
 from serlab.training.figures import confusion_figure
 from serlab.training.metrics import per_class_recall, summarize
+from serlab.training.statistics import StreamStatistics
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
 class SERModule(L.LightningModule):
-    """Trains and scores one utterance-level emotion classifier."""
+    """Trains and scores one utterance-level emotion classifier.
+
+    Its inputs are the frame stream the frontend makes of the waveforms and the vector streams the
+    model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`; their
+    statistics are gathered by the StreamStatistics callback before fitting.
+    """
 
     def __init__(
         self,
-        frontend: nn.Module,
-        model: nn.Module,
-        loss: nn.Module,
+        frontend: Frontend,
+        model: Model,
+        loss: Loss,
         optimizer: OptimizerFactory,
         classes: list[str],
         scheduler: SchedulerFactory | None = None,
         regularizers: Mapping[str, object] | None = None,
+        vector_norms: Mapping[str, VectorNorm] | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
     ) -> None:
         super().__init__()
-        self.frontend = frontend
-        self.model = model
-        self.loss = loss
+        # the interfaces are checked by the builder; as modules they are registered here
+        self.frontend: Frontend = frontend
+        self.model: Model = model
+        self.loss: Loss = loss
+        self.vector_norms = nn.ModuleDict(dict(vector_norms or {}))
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.classes = list(classes)
@@ -50,19 +60,17 @@ class SERModule(L.LightningModule):
         self.run_config = run_config
         self.regularizers = Regularizers.sort(regularizers or {})
         for setting in self.regularizers.settings:
-            setting.attach(self.model)
+            setting.attach(cast(nn.Module, self.model))
         n = len(self.classes)
         self.confusion = nn.ModuleDict(
             {stage: MulticlassConfusionMatrix(num_classes=n) for stage in ("val", "test")}
         )
         # Concordance of every rating head (size 1), e.g. arousal, as val/ccc_arousal and test/ccc_arousal.
-        ratings = [name for name, head in getattr(model, "tasks", {}).items() if head.out_features == 1]
+        ratings = [name for name, head in model.tasks.items() if head.out_features == 1]
         self.concordance = nn.ModuleDict(
             {f"{stage}_{task}": ConcordanceCorrCoef() for stage in ("val", "test") for task in ratings}
         )
         self.last_confusion: dict[str, torch.Tensor] = {}
-        # a degraded test condition (serlab-eval robustness.*): (waveforms, lengths, ids) -> waveforms
-        self.test_condition: Callable[..., torch.Tensor] | None = None
         self.test_predictions: list[dict[str, Any]] = []
 
     def forward(
@@ -70,17 +78,19 @@ class SERModule(L.LightningModule):
         waveforms: torch.Tensor,
         lengths: torch.Tensor,
         speakers: Sequence[str] = (),
-        functionals: torch.Tensor | None = None,
+        vectors: Mapping[str, torch.Tensor] | None = None,
     ) -> ModelOutput:
         # speakers matter only to speaker-adaptive normalisation (frontend.normalize=speaker)
         features, frames = self.frontend(waveforms, lengths, speakers)
-        return self._model(features, frames, functionals)
+        return self.model(features, frames, self.standardized(vectors or {}))
 
-    def _model(self, features: torch.Tensor, frames: torch.Tensor, functionals: torch.Tensor | None) -> ModelOutput:
-        # utterance-level functionals (data.functionals) go only to models that read them (model=fusion)
-        if getattr(self.model, "reads_functionals", False):
-            return self.model(features, frames, functionals)
-        return self.model(features, frames)
+    def standardized(self, vectors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each vector stream through its normaliser."""
+        return {name: self.vector_norms[name](values) for name, values in vectors.items()}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # whichever Trainer fits this module gathers its inputs' statistics first
+        return [StreamStatistics()]
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         waveforms = batch.waveforms
@@ -89,25 +99,21 @@ class SERModule(L.LightningModule):
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
         for feature_augment in self.regularizers.features:
             features = feature_augment.on_features(features, frames)
-        functionals = batch.functionals
+        vectors = self.standardized(batch.vectors)
         if self.regularizers.mixer is not None:
             features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
-            if functionals is not None:
-                functionals = lam * functionals + (1 - lam) * functionals[order]
-            output = self._model(features, frames, functionals)
+            vectors = {name: lam * values + (1 - lam) * values[order] for name, values in vectors.items()}
+            output = self.model(features, frames, vectors)
             loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
         else:
-            loss = self.loss(self._model(features, frames, functionals), batch)
+            loss = self.loss(self.model(features, frames, vectors), batch)
         for term in self.regularizers.penalties:
-            loss = loss + term.penalty(self.model)
+            loss = loss + term.penalty(cast(nn.Module, self.model))
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
         return loss
 
     def _score(self, batch: Batch, stage: str) -> torch.Tensor:
-        waveforms = batch.waveforms
-        if stage == "test" and self.test_condition is not None:
-            waveforms = self.test_condition(waveforms, batch.lengths, batch.ids)
-        output = self(waveforms, batch.lengths, batch.speakers, batch.functionals)
+        output = self(batch.waveforms, batch.lengths, batch.speakers, batch.vectors)
         loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
@@ -158,42 +164,6 @@ class SERModule(L.LightningModule):
         if self.trainer.is_global_zero and self.loggers:
             fig = confusion_figure(cm.cpu(), self.classes, title="test")
             log_figure(self.loggers, "test/confusion_matrix", fig, self.global_step)
-
-    def on_fit_start(self) -> None:
-        datamodule = self.trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it without declaring it
-        if hasattr(self.loss, "set_class_counts"):
-            counts = torch.bincount(torch.tensor(datamodule.datasets["train"].targets), minlength=len(self.classes))
-            self.loss.set_class_counts(counts)
-        if self.frontend.norm.needs_statistics:
-            self._gather_feature_statistics(datamodule)
-        if getattr(self.model, "reads_functionals", False):
-            # every process holds the whole training split's functionals, so no reduction is needed;
-            # statistics cover every version of the utterances (data.perturb) the model trains on
-            self.model.functionals.set_statistics(
-                datamodule.datasets["train"].functionals.flatten(0, 1).to(self.device)
-            )
-
-    @torch.no_grad()
-    def _gather_feature_statistics(self, datamodule: Any) -> None:
-        """Normalisation statistics from one pass over the training data (all processes); in the
-        speaker-adaptive mode over every speaker's audio, test speakers included."""
-        norm = self.frontend.norm
-        adaptive = isinstance(norm, SpeakerNorm)
-        if adaptive:
-            datamodule.setup("test")
-        loaders = [datamodule.train_dataloader()]
-        if adaptive:
-            loaders += [datamodule.val_dataloader(), datamodule.test_dataloader()]
-        for batch in (b for loader in loaders for b in loader):
-            features = self.frontend.raw_features(batch.waveforms.to(self.device), batch.lengths.to(self.device))
-            norm.accumulate(*features, batch.speakers)
-        if self.trainer.world_size > 1 and isinstance(norm, SpeakerNorm):
-            shards: list[dict] = [{} for _ in range(self.trainer.world_size)]
-            torch.distributed.all_gather_object(shards, norm.speakers)
-            norm.speakers = {s: sum(shard[s] for shard in shards if s in shard) for s in set().union(*shards)}
-        elif self.trainer.world_size > 1 and isinstance(norm, FeatureNorm):
-            for buffer in (norm.total, norm.squares, norm.count):
-                torch.distributed.all_reduce(buffer)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

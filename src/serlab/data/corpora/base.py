@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import soundfile as sf
 
@@ -16,10 +16,12 @@ from serlab.errors import UserError
 log = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class Corpus(Protocol):
     """A source of labelled utterances on disk."""
 
     name: str
+    caveat: str  # what a user should know when a split protocol cannot be built on it ("" if nothing)
 
     def prepare(self) -> None:
         """Make the corpus available on disk (for corpora the user brings: check that it is there)."""

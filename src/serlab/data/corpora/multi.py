@@ -13,6 +13,7 @@ class MultiCorpus:
     """The union of named corpora; ids and speakers are prefixed with the corpus name to stay distinct."""
 
     name = "multi"
+    caveat = ""
 
     def __init__(self, corpora: Mapping[str, Corpus]) -> None:
         if not corpora:

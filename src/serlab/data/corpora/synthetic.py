@@ -115,10 +115,10 @@ def _glottal_source(freq: np.ndarray, closing: float, sr: int, opening: float = 
 
 def _blend(expressed: Prosody, amount: float) -> Prosody:
     """Move from neutral towards `expressed` by `amount` (speaker expressiveness)."""
-    neutral = EMOTIONS["neutral"]
+    neutral = asdict(EMOTIONS["neutral"])
     mixed = {}
     for key, value in asdict(expressed).items():
-        base = getattr(neutral, key)
+        base = neutral[key]
         mixed[key] = base + amount * (value - base)
     return Prosody(**mixed)
 
@@ -175,6 +175,7 @@ class SyntheticCorpus:
     """Speakers x emotions x sentences of generated audio, written once under `root`."""
 
     name = "synthetic"
+    caveat = ""
 
     def __init__(
         self,

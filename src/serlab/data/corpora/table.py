@@ -13,6 +13,7 @@ class ManifestCorpus:
     """Rows of a user's manifest file; relative paths resolve against the file's folder."""
 
     name = "manifest"
+    caveat = ""
 
     def __init__(self, path: str | Path, delimiter: str | None = None) -> None:
         self.path = Path(path).expanduser()
