@@ -122,4 +122,5 @@ def describe(hint: Any) -> str:
         return "None"
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return f"one of {[m.value for m in hint]}"
-    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+    named = hint if isinstance(hint, type) else origin  # Sequence[int] is named after Sequence
+    return named.__name__ if isinstance(named, type) else str(hint).replace("typing.", "")

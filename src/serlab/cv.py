@@ -125,16 +125,15 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
     ]
     if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
-    functionals = cfg.data.get("functionals")
-    if functionals is not None:
-        notes.append(
-            f"openSMILE functionals: {functionals.feature_set}, "
-            + (
-                "standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)"
-                if functionals.get("per_speaker")
-                else "standardised with training-set statistics"
-            )
+    for name, stream in (cfg.data.get("streams") or {}).items():
+        # a stream's settings name what it computes (openSMILE's feature set), else its class does
+        what = stream.get("feature_set") or stream._target_.rsplit(".", 1)[-1]
+        how = (
+            "standardised PER SPEAKER (SPEAKER-ADAPTIVE, transductive)"
+            if stream.get("per_speaker")
+            else "standardised with training-set statistics"
         )
+        notes.append(f"vector stream {name}: {what}, {how}")
     return notes
 
 

@@ -93,10 +93,9 @@ class ONNX:
         """Export `model` through torch.export with the batch and time axes dynamic, weights inside the one file."""
         path = folder / self.filename
         # waveforms: batch and time; each vector stream (forward's *vectors, one tuple to torch.export): batch
-        axes = (
-            {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC},
-            tuple({0: torch.export.Dim.DYNAMIC} for _ in example[1:]),
-        )
+        waveform_axes = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC}
+        vector_axes = tuple({0: torch.export.Dim.DYNAMIC} for _ in example[1:])
+        axes = (waveform_axes, vector_axes) if vector_axes else (waveform_axes,)
         for chatty in ("onnxscript", "onnx_ir"):  # their graph optimiser logs every pass at INFO
             logging.getLogger(chatty).setLevel(logging.WARNING)
         # Without the loop-based RNN decompositions through all of torch.onnx's steps, a bidirectional

@@ -1,26 +1,18 @@
 """Every frontend x model pair that makes sense trains a few steps; the others fail at build time, saying why."""
 
+import re
+
 import pytest
 import torch
+from hydra.utils import get_class
 from lightning import Trainer
 
+from serlab.config_check import ConfigError
 from serlab.training.build import build_datamodule, build_module
 from tests.conftest import compose_train, write_tone
+from tests.options import FRONTENDS, FUNCTIONALS, MODELS, model_node, small
 
-FRONTENDS = ["logmel", "spectrogram", "mfcc", "raw"]
-MODELS = ["crnn", "blstm", "attention", "self_attention", "e2e", "multitask"]
-SMALL = {
-    "crnn": ["model.channels=[4,8]", "model.pools=[[2,2],[2,2]]", "model.hidden=16"],
-    "blstm": ["model.hidden=16", "model.layers=1"],
-    "attention": ["model.hidden=16", "model.layers=1"],
-    "self_attention": ["model.d_model=16", "model.heads=2", "model.ff=32", "model.layers=1"],
-    "e2e": ["model.filters=4", "model.hidden=16", "model.layers=1"],
-    "multitask": ["model.hidden=16", "model.layers=1", "loss=multitask"],
-}
-
-
-def fits(frontend: str, model: str) -> bool:
-    return (frontend == "raw") == (model == "e2e")
+PAIRING = r"reads .* features, but frontend=.* gives .* ones: choose frontend="
 
 
 def steps(cfg, n: int = 2) -> None:
@@ -37,18 +29,21 @@ def steps(cfg, n: int = 2) -> None:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("frontend", FRONTENDS)
 def test_frontend_model_pairs(tmp_path, data_dir, frontend, model):
-    cfg = compose_train(tmp_path, data_dir, f"frontend={frontend}", f"model={model}", *SMALL[model])
-    if fits(frontend, model):
-        steps(cfg)
-    else:
-        with pytest.raises(ValueError, match=r"reads .* features, but frontend=.* gives .* ones: choose frontend="):
-            build_module(cfg, ["a", "b"])
+    # a model that joins vector streams gets the functionals; any other pair trains or is refused for its features
+    extra = [FUNCTIONALS] if "streams" in model_node(model) else []
+    cfg = compose_train(tmp_path, data_dir, f"frontend={frontend}", f"model={model}", *small(model), *extra)
+    try:
+        build_module(cfg, ["a", "b"])
+    except ConfigError as refused:
+        assert re.search(PAIRING, str(refused)), refused
+        return
+    steps(cfg)
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m != "multitask"])
+@pytest.mark.parametrize("model", [m for m in MODELS if get_class(model_node(m)._target_).frame_scores])
 def test_ctc_trains_each_frame_level_model(tmp_path, data_dir, model):
     frontend = "raw" if model == "e2e" else "logmel"
-    steps(compose_train(tmp_path, data_dir, f"frontend={frontend}", f"model={model}", "loss=ctc", *SMALL[model]))
+    steps(compose_train(tmp_path, data_dir, f"frontend={frontend}", f"model={model}", "loss=ctc", *small(model)))
 
 
 def test_ctc_refuses_a_model_without_frame_scores(tmp_path, data_dir):
@@ -68,7 +63,7 @@ def test_ctc_refuses_a_model_without_frame_scores(tmp_path, data_dir):
     ],
 )
 def test_regularizers_optimizers_and_schedules_train(tmp_path, data_dir, overrides):
-    steps(compose_train(tmp_path, data_dir, *SMALL["crnn"], *overrides, "trainer.max_epochs=1"), n=3)
+    steps(compose_train(tmp_path, data_dir, *small("crnn"), *overrides, "trainer.max_epochs=1"), n=3)
 
 
 def test_rating_heads_train_and_report_concordance(tmp_path, data_dir):
@@ -82,7 +77,7 @@ def test_rating_heads_train_and_report_concordance(tmp_path, data_dir):
         tmp_path, data_dir, "data=manifest", f"data.path={tmp_path / 'list.csv'}",
         "data.label_map={calm: calm, joy: joy}",
         "model=multitask", "+model.tasks.arousal=1", "loss=multitask", "+loss.weights.arousal=1.0",
-        *SMALL["blstm"], "data.batch_size=4",
+        *small("blstm"), "data.batch_size=4",
     )  # fmt: skip
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule.classes)
@@ -107,7 +102,7 @@ def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_di
         "data.split.test=[ravdess]", "data.batch_size=2", "model=multitask", "~model.tasks.gender",
         "model.corpus_heads=${oc.dict.keys:data.corpus.corpora}", "loss=multitask",
         "~loss.weights.gender",
-        "+loss.weights.emotion_emodb=1.0", "+loss.weights.emotion_ravdess=1.0", *SMALL["blstm"],
+        "+loss.weights.emotion_emodb=1.0", "+loss.weights.emotion_ravdess=1.0", *small("blstm"),
     )  # fmt: skip
     datamodule = build_datamodule(cfg)
     module = build_module(cfg, datamodule.classes)
@@ -117,7 +112,7 @@ def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_di
 
 
 def test_fusion_trains_with_functionals_and_each_half_refuses_the_other_missing(tmp_path, data_dir):
-    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", *SMALL["crnn"][:3]]
+    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", *small("crnn")]
     cfg = compose_train(tmp_path, data_dir, *fusion, "regularizer=[dropout,mixup]")
     steps(cfg)
     missing = r"model.streams: .*\['functionals'\].*data provides none.*data/streams/functionals="

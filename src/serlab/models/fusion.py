@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from serlab.config_check import ConfigError
 from serlab.models.crnn import CRNN
 from serlab.models.output import ModelOutput
 
@@ -55,7 +56,7 @@ class Fusion(CRNN):
         missing = [name for name in streams if name not in vector_shapes]
         if missing or not streams:
             given = ", ".join(f"data.streams.{name}" for name in vector_shapes) or "none"
-            raise ValueError(
+            raise ConfigError(
                 f"model.streams: model=fusion joins {list(streams)}, but the data provides {given}: add the "
                 f"data option that computes {missing[0] if missing else 'one'} (e.g. data/streams/functionals=compare)"
             )
