@@ -31,7 +31,7 @@ class Unpaired(nn.Module):
 def test_a_part_lacking_members_is_refused_naming_them():
     with pytest.raises(ConfigError, match=r"^frontend: NoKind is not a Frontend: it lacks kind, norm \(see serlab"):
         check_interface(NoKind(), Frontend, "frontend")
-    with pytest.raises(ConfigError, match=r"^data.streams.x: object is not a VectorStream: it lacks shape, per_speaker"):
+    with pytest.raises(ConfigError, match=r"^data.streams.x: object is not a VectorStream: it lacks shape, per_spea"):
         check_interface(object(), VectorStream, "data.streams.x")
 
 
