@@ -124,7 +124,7 @@ def preset(
     if folds is not None:
         args.append(f"cv.folds=[{','.join(map(str, folds))}]")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "serlab.cv", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "serlab.cli.cv", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"serlab-cv {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     summary = json.loads((cv_dir / "summary.json").read_text())

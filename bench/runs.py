@@ -16,7 +16,7 @@ def train_run(root: Path, overrides: list[str]) -> dict[str, float]:
     before = set(root.glob("runs/*/runs/*"))
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "serlab.train", f"paths.root_dir={root}", "print_config=false", *overrides],
+        [sys.executable, "-m", "serlab.cli.train", f"paths.root_dir={root}", "print_config=false", *overrides],
         capture_output=True,
         text=True,
     )

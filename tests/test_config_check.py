@@ -7,9 +7,9 @@ from typing import Literal
 
 import pytest
 
+from serlab.cli.train import train
 from serlab.config_check import ConfigError, check_targets, fits
 from serlab.data.cache import AudioCache
-from serlab.train import train
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 # overrides -> a fragment of the error (a regular expression)
@@ -110,6 +110,6 @@ def test_only_a_target_with_a_keyword_catch_all_takes_any_key():
 def test_serlab_train_exits_with_the_message_and_reads_no_audio(tmp_path, data_dir):
     cache = tmp_path / "cache"
     overrides = [*cli_overrides(tmp_path, data_dir), f"data.cache_dir={cache}", "optimizer.lr=-1"]
-    proc = run_cli("serlab.train", *overrides, cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.train", *overrides, cwd=tmp_path, expect=2)
     assert "optimizer: torch.optim.Adam refuses lr=-1" in proc.stderr
     assert not cache.exists()

@@ -23,7 +23,7 @@ def run_ddp(tmp_path: Path, data_dir: Path, *overrides: str) -> tuple[int | None
     It starts in the repository root, where it and the process it launches import test callbacks as `tests.…`.
     """
     log = tmp_path / "launcher.log"
-    command = [sys.executable, "-m", "serlab.train", *cli_overrides(tmp_path, data_dir), "trainer=ddp_cpu",
+    command = [sys.executable, "-m", "serlab.cli.train", *cli_overrides(tmp_path, data_dir), "trainer=ddp_cpu",
                "debug=limit", "trainer.max_epochs=1", *overrides]  # fmt: skip
     with open(log, "w") as out:
         launcher = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -15,9 +15,9 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from serlab.cli import USER_ERROR_STATUS, user_message
+from serlab.cli.commands import USER_ERROR_STATUS, user_message
+from serlab.cli.export import ONNX, export
 from serlab.data.smile import build_smile
-from serlab.export import ONNX, export
 from serlab.extras import OPTIONAL, MissingExtraError, require
 from serlab.training.build import build_module
 from tests.conftest import cli_overrides, compose_train
@@ -106,14 +106,15 @@ def test_export_reports_a_missing_format_package_before_it_writes_anything(monke
 def test_serlab_export_imports_without_the_export_extra(monkeypatch):
     for module in ("onnx", "onnxscript", "onnxruntime"):
         monkeypatch.setitem(sys.modules, module, None)
-    monkeypatch.delitem(sys.modules, "serlab.export")
-    import serlab.export  # noqa: F401  (formats=[torchscript] needs none of them)
+    monkeypatch.delitem(sys.modules, "serlab.cli.export")
+    import serlab.cli.export  # noqa: F401  (formats=[torchscript] needs none of them)
 
 
 def run_hiding(modules: list[str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """serlab-train `args`, run in `cwd`, in a process where none of `modules` can be imported."""
     hide = "; ".join(f"sys.modules[{m!r}] = None" for m in modules)
-    code = f"import sys; {hide}; sys.argv = ['serlab-train', *sys.argv[1:]]; from serlab.cli import train; train()"
+    command = "from serlab.cli.commands import train; train()"
+    code = f"import sys; {hide}; sys.argv = ['serlab-train', *sys.argv[1:]]; {command}"
     paths = [str(ROOT / "src"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run(

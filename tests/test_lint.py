@@ -94,3 +94,15 @@ def test_no_part_is_probed_for_what_it_can_do():
         if re.search(r"\b(getattr|hasattr)\(", line)
     ]
     assert probes == []
+
+
+def test_the_library_imports_no_command():
+    # serlab.cli holds the commands; everything else is library code a command builds on, never the reverse
+    imports = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in sorted((ROOT / "src" / "serlab").rglob("*.py"))
+        if "cli" not in path.relative_to(ROOT / "src" / "serlab").parts
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) serlab\.cli\b", line)
+    ]
+    assert imports == []

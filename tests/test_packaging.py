@@ -32,8 +32,8 @@ def test_wheel_carries_configs_and_entry_points(tmp_path):
     configs = {n for n in names if n.startswith("serlab/configs/")}
     on_disk = {f"serlab/configs/{p.relative_to(CONFIG_DIR).as_posix()}" for p in Path(CONFIG_DIR).rglob("*.yaml")}
     assert on_disk and on_disk <= configs
-    assert "serlab-train = serlab.cli:train" in entry_points
-    assert "serlab-eval = serlab.cli:evaluate" in entry_points
+    assert "serlab-train = serlab.cli.commands:train" in entry_points
+    assert "serlab-eval = serlab.cli.commands:evaluate" in entry_points
 
     # Installed from the wheel alone and run from an unrelated folder, the app still composes.
     site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
@@ -44,7 +44,7 @@ def test_wheel_carries_configs_and_entry_points(tmp_path):
     )
     elsewhere.mkdir()
     shown = subprocess.run(
-        [sys.executable, "-m", "serlab.train", "--cfg", "job", "model=crnn"],
+        [sys.executable, "-m", "serlab.cli.train", "--cfg", "job", "model=crnn"],
         cwd=elsewhere,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
         check=True,

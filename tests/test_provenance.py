@@ -3,8 +3,8 @@
 import json
 import re
 
+from serlab.cli.train import train
 from serlab.provenance import git_commit, provenance
-from serlab.train import train
 from tests.conftest import compose_train
 
 

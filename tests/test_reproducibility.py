@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from serlab.train import train
+from serlab.cli.train import train
 from serlab.training.preemption import INTERRUPTED
 from tests.conftest import cli_overrides, compose_train, run_cli
 
@@ -38,7 +38,7 @@ def _signal_at_epoch_2(signum: int) -> str:
 
 def _train_cli(tmp_path: Path, data_dir: Path, *extra: str, expect: int = 0, env: dict[str, str] | None = None):
     overrides = [*cli_overrides(tmp_path, data_dir), *RUN, f"hydra.run.dir={tmp_path / 'run'}", *extra]
-    return run_cli("serlab.train", *overrides, cwd=tmp_path, expect=expect, env=env)
+    return run_cli("serlab.cli.train", *overrides, cwd=tmp_path, expect=expect, env=env)
 
 
 def _outcome(run: Path) -> tuple[dict, list, str]:

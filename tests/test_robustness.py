@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from serlab.eval import evaluate
+from serlab.cli.eval import evaluate
+from serlab.cli.train import train
 from serlab.robustness import NoiseAtSNR, PacketLoss, conditions
-from serlab.train import train
 from tests.conftest import compose_train
 
 

@@ -55,12 +55,12 @@ def test_optuna_study_resumes_and_adds_trials(tmp_path, data_dir):
     import optuna
 
     args = [*cli_overrides(tmp_path, data_dir), "hparams_search=optuna_uar", "debug=fdr"]
-    run_cli("serlab.train", *args, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    run_cli("serlab.cli.train", *args, "hydra.sweeper.n_trials=2", cwd=tmp_path)
     storage = f"sqlite:///{tmp_path / 'runs' / 'debug' / 'optuna' / 'serlab_uar.db'}"
     first = optuna.load_study(study_name="serlab_uar", storage=storage).trials
 
     # Started again, the study continues: its two trials stay and new ones are numbered after them.
-    run_cli("serlab.train", *args, "hydra.sweeper.n_trials=1", cwd=tmp_path)
+    run_cli("serlab.cli.train", *args, "hydra.sweeper.n_trials=1", cwd=tmp_path)
     trials = optuna.load_study(study_name="serlab_uar", storage=storage).trials
     assert [t.number for t in trials] == [0, 1, 2]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from serlab.cli.train import train
 from serlab.data.audio import AudioError
 from serlab.data.checks import EmptyClassError, UnusableFilesError
 from serlab.data.collate import pad_collate
@@ -14,7 +15,6 @@ from serlab.data.datamodule import SERDataModule
 from serlab.data.dataset import Example
 from serlab.data.splits import SpeakerFolds
 from serlab.errors import UserError
-from serlab.train import train
 from tests.conftest import TINY, compose_train, write_tone
 
 

@@ -68,7 +68,7 @@ def stop(server: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_mlflow_server_shows_a_runs_test_metrics_and_figure(tmp_path, data_dir):
-    run_cli("serlab.train", *cli_overrides(tmp_path, data_dir), "logger=mlflow", "debug=limit", cwd=tmp_path)
+    run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), "logger=mlflow", "debug=limit", cwd=tmp_path)
     (folder,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
     uar = json.loads((folder / "metrics.json").read_text())["metrics"]["test/uar"]
 

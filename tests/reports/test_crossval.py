@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serlab.cv import cross_validate
+from serlab.cli.cv import cross_validate
 from serlab.records import write_csv, write_json
 from serlab.reports.crossval import CVSummary, read_fold_run
 from serlab.reports.render import figures, write_report
@@ -153,7 +153,7 @@ def test_cv_report_is_titled_by_the_experiment_and_one_seed_shows_no_spread_over
     def train(run):
         fake_run(Path(run.paths.output_dir), run.data.fold, 0.6 + 0.1 * run.data.fold)
 
-    monkeypatch.setattr("serlab.cv.train", train)
+    monkeypatch.setattr("serlab.cli.cv.train", train)
     for preset, title in [("experiment=synthetic_crnn", "synthetic_crnn"), ("model=blstm", "blstm on synthetic")]:
         out = tmp_path / title.replace(" ", "_")
         cross_validate(compose_train(out, tmp_path / "data", preset, "cv.folds=[0,1]", config_name="cv"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from serlab.cli.train import train
 from serlab.errors import UserError
-from serlab.train import train
 from serlab.training.checkpointing import AtomicCheckpointIO
 from serlab.training.run_folder import RunFolderError
 from tests.conftest import compose_train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from serlab.train import train
+from serlab.cli.train import train
 from serlab.training.divergence import DivergenceError
 from tests.conftest import compose_train
 

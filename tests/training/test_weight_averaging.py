@@ -10,8 +10,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from serlab.eval import evaluate
-from serlab.train import train
+from serlab.cli.eval import evaluate
+from serlab.cli.train import train
 from serlab.training.weight_averaging import EMAWeights
 from tests.conftest import compose_train
 

@@ -58,7 +58,7 @@ def test_all_audio_decodes_with_the_documented_durations(rows, tmp_path):
 @pytest.mark.slow
 def test_train_on_speaker_fold_0_records_the_speakers(rows, tmp_path):
     proc = run_cli(
-        "serlab.train",
+        "serlab.cli.train",
         f"paths.root_dir={tmp_path}",
         "print_config=false",
         "data=emodb",

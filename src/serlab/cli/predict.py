@@ -317,11 +317,11 @@ def print_left_out(ignored: list[str], skipped: list[dict], table: Path | None) 
 
 
 def main(cfg: DictConfig) -> None:
-    """The task of serlab-predict (serlab.cli.predict)."""
+    """The task of serlab-predict (serlab.cli.commands.predict)."""
     predict(cfg)
 
 
 if __name__ == "__main__":
-    from serlab.cli import predict as command
+    from serlab.cli.commands import predict as command
 
     command()

@@ -11,12 +11,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from serlab.cli.predict import list_inputs, predict, windows
+from serlab.cli.train import train
 from serlab.data.audio import load_audio
 from serlab.data.functionals import OpenSmileFunctionals
 from serlab.errors import UserError
 from serlab.inference import audio_settings
-from serlab.predict import list_inputs, predict, windows
-from serlab.train import train
 from serlab.training.build import build_module
 from serlab.training.checkpointing import load_run
 from tests.conftest import compose_train, run_cli, write_tone
@@ -200,7 +200,7 @@ def test_list_input_on_the_command_line(tmp_path, data_dir, checkpoint):
     table.write_text("path,speaker\naudio/y.flac,s1\naudio/x.wav,s2\n")
     out = tmp_path / "preds.csv"
     args = [f"paths.root_dir={tmp_path}", f"ckpt_path={checkpoint}", f"input={table}", f"output={out}"]
-    run_cli("serlab.predict", *args, cwd=tmp_path)
+    run_cli("serlab.cli.predict", *args, cwd=tmp_path)
     rows = _read_csv(out)
     assert [r["path"] for r in rows] == ["audio/y.flac", "audio/x.wav"]
     assert all(r["emotion"] in CLASSES for r in rows)
@@ -256,7 +256,7 @@ def test_every_input_unusable_exits_nonzero_with_a_summary(tmp_path, checkpoint)
     (clips / "broken.wav").write_bytes(b"RIFF but not really audio")
     write_tone(clips / "short.flac", 0.02)
     args = [f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path / 'out'}", f"ckpt_path={checkpoint}"]
-    proc = run_cli("serlab.predict", *args, f"input={clips}", "on_bad_file=skip", cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.predict", *args, f"input={clips}", "on_bad_file=skip", cwd=tmp_path, expect=2)
     assert "input: all 2 file(s) were unusable" in proc.stderr
     assert [s["path"] for s in _read_csv(tmp_path / "out" / "skipped.csv")] == ["broken.wav", "short.flac"]
     assert not (tmp_path / "out" / "predictions.csv").exists()

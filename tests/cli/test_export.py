@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from serlab.export import ONNX, Program, TorchScript, export, noise_clip
+from serlab.cli.export import ONNX, Program, TorchScript, export, noise_clip
+from serlab.cli.train import train
 from serlab.inference import load_recognizer
 from serlab.models.rnn import RecurrentEncoder
-from serlab.train import train
 from serlab.training.build import build_module
 from tests.conftest import compose_train
 

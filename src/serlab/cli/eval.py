@@ -69,11 +69,11 @@ def write_robustness(rows: list[dict[str, Any]], n_classes: int, output_dir: Pat
 
 
 def main(cfg: DictConfig) -> None:
-    """The task of serlab-eval (serlab.cli.evaluate)."""
+    """The task of serlab-eval (serlab.cli.commands.evaluate)."""
     evaluate(cfg)
 
 
 if __name__ == "__main__":
-    from serlab.cli import evaluate as command
+    from serlab.cli.commands import evaluate as command
 
     command()

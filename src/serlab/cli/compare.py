@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from serlab.cli import reporting_user_errors
+from serlab.cli.commands import reporting_user_errors
 from serlab.configs import plain
 from serlab.errors import UserError
 

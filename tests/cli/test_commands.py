@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import run_cli, write_tree
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 # Imported by a command only when its task runs.
 TRAINING_STACK = ("torch", "lightning", "serlab.training", "serlab.data")
@@ -49,7 +49,7 @@ def test_every_command_prints_its_config_without_the_training_stack(tmp_path, na
 
 
 def test_help_lists_only_options_a_user_can_select(tmp_path):
-    shown = run_cli("serlab.train", "--help", cwd=tmp_path).stdout
+    shown = run_cli("serlab.cli.train", "--help", cwd=tmp_path).stdout
     groups = dict(line.split(": ", 1) for line in shown.split("== Config ==")[0].splitlines() if ": " in line)
     assert "logmel" in groups["frontend"] and "crnn" in groups["model"]
     assert groups["data"].split(", ") == [
@@ -68,7 +68,7 @@ def test_help_lists_only_options_a_user_can_select(tmp_path):
 
 @pytest.mark.parametrize("choice", ["data=_loader", "trainer=default", "debug=default"])
 def test_selecting_an_internal_option_is_refused_in_one_line(tmp_path, choice):
-    proc = run_cli("serlab.train", choice, cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.train", choice, cwd=tmp_path, expect=2)
     group = choice.split("=")[0]
     (line,) = proc.stderr.splitlines()
     assert (
@@ -86,7 +86,7 @@ def test_selecting_an_internal_option_is_refused_in_one_line(tmp_path, choice):
     ids=["ema", "early_stopping", "grad_clip"],
 )
 def test_an_option_that_left_the_regularizer_group_names_its_new_spelling(tmp_path, old, option, new):
-    proc = run_cli("serlab.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
     (line,) = proc.stderr.splitlines()
     assert line.startswith("error: ") and f"regularizer={option}: {option} is no longer a regularizer option" in line
     assert new in line
@@ -101,13 +101,13 @@ def test_an_option_that_left_the_regularizer_group_names_its_new_spelling(tmp_pa
     ids=["group", "key"],
 )
 def test_a_moved_group_or_key_names_its_new_spelling(tmp_path, old, new):
-    proc = run_cli("serlab.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.train", "--cfg", "job", old, cwd=tmp_path, expect=2)
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"error: {old.split('=')[0]}: ") and line.endswith(new)
 
 
 def test_help_offers_no_option_that_left_its_group(tmp_path):
-    shown = run_cli("serlab.train", "--help", cwd=tmp_path).stdout
+    shown = run_cli("serlab.cli.train", "--help", cwd=tmp_path).stdout
     groups = dict(line.split(": ", 1) for line in shown.split("== Config ==")[0].splitlines() if ": " in line)
     assert groups["regularizer"].split(", ") == ["dropout", "mixup", "noise", "specaugment", "weight_penalty"]
     assert {"early_stopping", "ema"} <= set(groups["callbacks"].split(", "))
@@ -134,7 +134,7 @@ def tess_root(tmp_path) -> Path:
 def test_a_user_error_is_one_line_without_traceback_or_config_tree(tmp_path, tess_root, overrides, named):
     places = {"tess": tess_root, "tmp": tmp_path}
     args = [o.format(**places) for o in overrides]
-    proc = run_cli("serlab.train", f"paths.root_dir={tmp_path}", *args, cwd=tmp_path, expect=2)
+    proc = run_cli("serlab.cli.train", f"paths.root_dir={tmp_path}", *args, cwd=tmp_path, expect=2)
     (line,) = proc.stderr.splitlines()
     assert line.startswith("error: ") and named.format(**places) in line
     assert "_target_" not in proc.stdout  # the config tree was not printed
@@ -143,7 +143,7 @@ def test_a_user_error_is_one_line_without_traceback_or_config_tree(tmp_path, tes
 @pytest.mark.slow
 def test_hydra_full_error_shows_the_traceback_of_a_user_error(tmp_path, tess_root):
     proc = run_cli(
-        "serlab.train", f"paths.root_dir={tmp_path}", "data=tess", f"data.root={tess_root}",
+        "serlab.cli.train", f"paths.root_dir={tmp_path}", "data=tess", f"data.root={tess_root}",
         cwd=tmp_path, expect=1, env={"HYDRA_FULL_ERROR": "1"},
     )  # fmt: skip
     assert "Traceback (most recent call last)" in proc.stderr and "SplitError" in proc.stderr
@@ -152,7 +152,7 @@ def test_hydra_full_error_shows_the_traceback_of_a_user_error(tmp_path, tess_roo
 def test_a_bug_keeps_its_traceback(tmp_path):
     # a task that fails by a programming error (len of a config), not by a user's mistake
     (tmp_path / "buggy.py").write_text(
-        "import sys\nfrom serlab.cli import hydra_command\n"
+        "import sys\nfrom serlab.cli.commands import hydra_command\n"
         "sys.argv = ['buggy', 'hydra.run.dir=.', 'hydra.output_subdir=null']\n"
         "hydra_command('train', 'math.sqrt')()\n"
     )

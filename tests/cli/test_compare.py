@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from serlab.compare import Options, compare, find_runs, leaderboard, main, parse_args, read_run
+from serlab.cli.compare import Options, compare, find_runs, leaderboard, main, parse_args, read_run
 from tests.conftest import cli_overrides, run_cli
 
 BASE = {"seed": 42, "paths": {"output_dir": "${hydra:runtime.output_dir}"}, "optimizer": {"lr": 0.001}}
@@ -136,7 +136,7 @@ def test_arguments_parse_into_options():
 def test_parallel_multirun_of_two_trainings_is_ranked(tmp_path, data_dir):
     # Two tiny trainings at once through the joblib launcher, then the leaderboard of their multirun folder.
     run_cli(
-        "serlab.train", "-m", *cli_overrides(tmp_path, data_dir), "debug=fdr", "model.hidden=16,32",
+        "serlab.cli.train", "-m", *cli_overrides(tmp_path, data_dir), "debug=fdr", "model.hidden=16,32",
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path,
     )  # fmt: skip
     (multirun,) = (tmp_path / "runs" / "debug" / "multiruns").iterdir()

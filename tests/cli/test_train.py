@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from serlab.eval import evaluate
-from serlab.train import train
+from serlab.cli.eval import evaluate
+from serlab.cli.train import train
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 
@@ -81,7 +81,7 @@ def test_eval_refuses_a_foreign_checkpoint(tmp_path, data_dir):
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_scores_each_test_utterance_once(tmp_path, data_dir):
     run_cli(
-        "serlab.train",
+        "serlab.cli.train",
         *cli_overrides(tmp_path, data_dir),
         "trainer=ddp_cpu",
         "debug=limit",
@@ -112,7 +112,8 @@ def test_ddp_on_two_cpu_processes_scores_each_test_utterance_once(tmp_path, data
 @pytest.mark.slow
 @pytest.mark.parametrize("logger", ["wandb", "many"])
 def test_loggers_run_offline(tmp_path, data_dir, logger):
-    proc = run_cli("serlab.train", *cli_overrides(tmp_path, data_dir), f"logger={logger}", "debug=limit", cwd=tmp_path)
+    overrides = [*cli_overrides(tmp_path, data_dir), f"logger={logger}", "debug=limit"]
+    proc = run_cli("serlab.cli.train", *overrides, cwd=tmp_path)
     (run,) = (tmp_path / "runs" / "debug" / "runs").iterdir()
     assert list((run / "wandb").glob("offline-run-*")), "wandb did not fall back to an offline run"
     assert "wandb sync" in proc.stdout + proc.stderr
@@ -149,8 +150,8 @@ def test_a_killed_run_resumed_in_its_folder_keeps_every_epochs_logs_and_tracked_
     args.append(f"hydra.run.dir={run}")
     # kill -9 in epoch 1 of 0..2, then resume as users do: the same command with ckpt_path=last
     kill = "+callbacks.kill={_target_:tests.training.faults.SignalAt,epoch:1,batch:2,signum:9}"
-    run_cli("serlab.train", *args, kill, cwd=tmp_path, expect=-9)
-    run_cli("serlab.train", *args, "ckpt_path=last", cwd=tmp_path)
+    run_cli("serlab.cli.train", *args, kill, cwd=tmp_path, expect=-9)
+    run_cli("serlab.cli.train", *args, "ckpt_path=last", cwd=tmp_path)
 
     # 3 epochs of 3 batches: every step and every epoch's validation once, the killed attempt's included
     rows = _read_csv(run / "csv" / "metrics.csv")
@@ -177,7 +178,7 @@ def test_a_killed_run_resumed_in_its_folder_keeps_every_epochs_logs_and_tracked_
 @pytest.mark.slow
 def test_the_run_log_keeps_the_runs_messages_without_noise_or_progress_bars(tmp_path, data_dir):
     proc = run_cli(
-        "serlab.train", *cli_overrides(tmp_path, data_dir), "debug=limit", "trainer.max_epochs=2", "logger=wandb",
+        "serlab.cli.train", *cli_overrides(tmp_path, data_dir), "debug=limit", "trainer.max_epochs=2", "logger=wandb",
         cwd=tmp_path, env={"WANDB_SILENT": "false"},
     )  # fmt: skip
     (run,) = (tmp_path / "runs" / "debug" / "runs").iterdir()

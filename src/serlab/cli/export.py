@@ -307,11 +307,11 @@ def export(cfg: DictConfig) -> dict:
 
 
 def main(cfg: DictConfig) -> None:
-    """The task of serlab-export (serlab.cli.export)."""
+    """The task of serlab-export (serlab.cli.commands.export)."""
     export(cfg)
 
 
 if __name__ == "__main__":
-    from serlab.cli import export as command
+    from serlab.cli.commands import export as command
 
     command()

@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import Logger, MLFlowLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from serlab.cli.train import train
 from serlab.config_tree import print_config_tree
 from serlab.configs import plain
 from serlab.errors import UserError
@@ -18,7 +19,6 @@ from serlab.loggers.images import log_figure
 from serlab.records import write_json
 from serlab.reports.crossval import HEADLINE, CVSummary, read_fold_run
 from serlab.reports.render import write_report
-from serlab.train import train
 from serlab.training.build import build_datamodule, check_config, instantiate_each
 
 log = logging.getLogger(__name__)
@@ -190,11 +190,11 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
 
 
 def main(cfg: DictConfig) -> float:
-    """The task of serlab-cv (serlab.cli.cv); returns the mean test UAR over folds."""
+    """The task of serlab-cv (serlab.cli.commands.cv); returns the mean test UAR over folds."""
     return cross_validate(cfg).over_folds("uar")[0]
 
 
 if __name__ == "__main__":
-    from serlab.cli import cv as command
+    from serlab.cli.commands import cv as command
 
     command()

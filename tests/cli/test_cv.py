@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
-from serlab.cv import report_notes, summary_loggers
+from serlab.cli.cv import report_notes, summary_loggers
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 
@@ -20,7 +20,7 @@ def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
         "cv.folds=[0,1]",
         f"hydra.run.dir={cv_dir}",
     ]
-    run_cli("serlab.cv", *args, cwd=tmp_path)
+    run_cli("serlab.cli.cv", *args, cwd=tmp_path)
     summary = json.loads((cv_dir / "summary.json").read_text())
     fold_uar = [
         json.loads((cv_dir / f"fold_{k}" / "seed_42" / "metrics.json").read_text())["metrics"]["test/uar"]
@@ -34,7 +34,7 @@ def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
     kept = cv_dir / "fold_0" / "seed_42" / "metrics.json"
     before = kept.stat().st_mtime_ns
     (cv_dir / "fold_1" / "seed_42" / "metrics.json").unlink()
-    proc = run_cli("serlab.cv", *args, cwd=tmp_path)
+    proc = run_cli("serlab.cli.cv", *args, cwd=tmp_path)
     assert "fold 0 seed 42: finished earlier" in proc.stdout + proc.stderr
     assert kept.stat().st_mtime_ns == before
     assert (cv_dir / "fold_1" / "seed_42" / "metrics.json").is_file()
@@ -49,14 +49,14 @@ def run_cli_failing(cwd, args) -> str:
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-m", "serlab.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "serlab.cli.cv", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode != 0
     return proc.stdout + proc.stderr
 
 
 def test_fold_runs_are_grouped_on_dashboards_and_leave_the_cv_config_alone(tmp_path, data_dir):
-    from serlab.cv import fold_config
+    from serlab.cli.cv import fold_config
     from tests.conftest import compose_train
 
     cfg = compose_train(tmp_path, data_dir, "logger=many", config_name="cv")

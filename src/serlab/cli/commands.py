@@ -152,8 +152,8 @@ def hydra_command(config_name: str, task: str) -> Callable[[], Any]:
     return reporting_user_errors(passing_hydra_errors(main(reporting_user_errors(run))))
 
 
-train = hydra_command("train", "serlab.train.main")
-cv = hydra_command("cv", "serlab.cv.main")
-evaluate = hydra_command("eval", "serlab.eval.main")
-predict = hydra_command("predict", "serlab.predict.main")
-export = hydra_command("export", "serlab.export.main")
+train = hydra_command("train", "serlab.cli.train.main")
+cv = hydra_command("cv", "serlab.cli.cv.main")
+evaluate = hydra_command("eval", "serlab.cli.eval.main")
+predict = hydra_command("predict", "serlab.cli.predict.main")
+export = hydra_command("export", "serlab.cli.export.main")

@@ -72,13 +72,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def main(cfg: DictConfig) -> float | None:
-    """The task of serlab-train (serlab.cli.train); returns the optimized metric for Hydra sweepers."""
+    """The task of serlab-train (serlab.cli.commands.train); returns the optimized metric for Hydra sweepers."""
     metrics = train(cfg)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
 
 
 if __name__ == "__main__":
-    from serlab.cli import train as command
+    from serlab.cli.commands import train as command
 
     command()
