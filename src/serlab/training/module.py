@@ -117,14 +117,25 @@ class SERModule(L.LightningModule):
         loss = self.loss(output, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
         probs = self.loss.predict(output)
-        self.confusion[stage].update(probs.argmax(dim=-1), batch.targets)
-        for key, metric in self.concordance.items():
-            if key.startswith(f"{stage}_"):
-                task = key.removeprefix(f"{stage}_")
-                rated = ~torch.isnan(batch.aux[task])
-                if rated.any():
-                    metric.update(output.heads[task].squeeze(-1)[rated].float(), batch.aux[task][rated].float())
+        self.confusion_of(stage).update(probs.argmax(dim=-1), batch.targets)
+        for task, metric in self.concordance_of(stage).items():
+            rated = ~torch.isnan(batch.aux[task])
+            if rated.any():
+                metric.update(output.heads[task].squeeze(-1)[rated].float(), batch.aux[task][rated].float())
         return probs
+
+    def confusion_of(self, stage: str) -> MulticlassConfusionMatrix:
+        """The confusion matrix metric of `stage` (val or test)."""
+        return cast(MulticlassConfusionMatrix, self.confusion[stage])
+
+    def concordance_of(self, stage: str) -> dict[str, ConcordanceCorrCoef]:
+        """The concordance metric of each rating task in `stage`, by task."""
+        prefix = f"{stage}_"
+        return {
+            key.removeprefix(prefix): cast(ConcordanceCorrCoef, metric)
+            for key, metric in self.concordance.items()
+            if key.startswith(prefix)
+        }
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._score(batch, "val")
@@ -135,15 +146,15 @@ class SERModule(L.LightningModule):
             self.test_predictions.append({"id": uid, "target": target, "probs": p})
 
     def _summarize(self, stage: str) -> torch.Tensor:
-        cm = self.confusion[stage].compute()  # summed over processes
-        self.confusion[stage].reset()
+        cm = self.confusion_of(stage).compute()  # summed over processes
+        self.confusion_of(stage).reset()
         metrics = {f"{stage}/{k}": v for k, v in summarize(cm).items()}
         # per-class recall beside UAR, so dashboards show which emotions carry or sink it
         recall = per_class_recall(cm).tolist()
         metrics.update({f"{stage}/recall_{c}": r for c, r in zip(self.classes, recall) if r == r})
-        for key, metric in self.concordance.items():
-            if key.startswith(f"{stage}_") and metric.update_count:
-                metrics[f"{stage}/ccc_{key.removeprefix(f'{stage}_')}"] = metric.compute()
+        for task, metric in self.concordance_of(stage).items():
+            if metric.update_count:
+                metrics[f"{stage}/ccc_{task}"] = float(metric.compute())
                 metric.reset()
         self.log_dict(metrics, prog_bar=stage == "val", sync_dist=True)
         self.last_confusion[stage] = cm.cpu()
