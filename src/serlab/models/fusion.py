@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from serlab.config_check import ConfigError
 from serlab.models.crnn import CRNN
 from serlab.models.output import ModelOutput
-
-
-class VectorBranch(nn.Module):
-    """One vector stream, flattened, through one ReLU layer (none if hidden=0). Its input arrives
-    standardised with training-set statistics (the run's StreamStatistics)."""
-
-    def __init__(self, shape: Sequence[int], hidden: int) -> None:
-        super().__init__()
-        if hidden < 0:
-            raise ValueError(f"model.vector_hidden must be >= 0 (0: the head reads the stream directly), got {hidden}")
-        size = math.prod(shape)
-        layers = [nn.Linear(size, hidden), nn.ReLU()] if hidden else []
-        self.layer = nn.Sequential(nn.Dropout(0.0), *layers)  # the dropout regularizer sets its rate
-        self.out_features = hidden or size
-
-    def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return self.layer(values.flatten(1))
+from serlab.models.vectors import vector_branches
 
 
 class Fusion(CRNN):
@@ -53,16 +35,9 @@ class Fusion(CRNN):
         vector_hidden: int = 128,
         **crnn: Any,
     ) -> None:
-        missing = [name for name in streams if name not in vector_shapes]
-        if missing or not streams:
-            given = ", ".join(f"data.streams.{name}" for name in vector_shapes) or "none"
-            raise ConfigError(
-                f"model.streams: model=fusion joins {list(streams)}, but the data provides {given}: add the "
-                f"data option that computes {missing[0] if missing else 'one'} (e.g. data/streams/functionals=compare)"
-            )
         super().__init__(n_features, n_classes, **crnn)
+        branches = vector_branches(type(self).__name__, vector_shapes, streams, vector_hidden)
         self.reads = tuple(streams)
-        branches = {name: VectorBranch(vector_shapes[name], vector_hidden) for name in streams}
         self.branches = nn.ModuleDict(branches)
         joined = self.pooling.out_features + sum(branch.out_features for branch in branches.values())
         self.head = nn.Linear(joined, n_classes)
