@@ -111,7 +111,7 @@ class PretrainedFrontend(nn.Module):
         self.mix = LayerMix(layers, layer)
         self.norm = feature_norm(out_features, normalize)
         self.frozen = top == 0
-        # None: everything trains as loaded (fixed tables such as Whisper's positions stay fixed)
+        # None: the whole encoder trains
         self.trainable = None if top is None else list(blocks)[len(blocks) - top :]
         if self.trainable is not None:
             encoder.requires_grad_(False)
