@@ -30,8 +30,8 @@ def assert_padding_free(frontend: torch.nn.Module) -> None:
 @pytest.mark.parametrize("normalize", ["none", "utterance"])
 @pytest.mark.parametrize("name", FRONTENDS)
 def test_padding_does_not_change_features(tmp_path, data_dir, name, normalize):
-    frontend = build(tmp_path, data_dir, f"frontend={name}", *frontend_overrides(name), f"frontend.normalize={normalize}")
-    assert_padding_free(frontend)
+    overrides = [f"frontend={name}", *frontend_overrides(name), f"frontend.normalize={normalize}"]
+    assert_padding_free(build(tmp_path, data_dir, *overrides))
 
 
 def test_padding_does_not_change_deltas(tmp_path, data_dir):
