@@ -37,3 +37,13 @@ def tiny_whisper(folder: Path) -> Path:
     )  # fmt: skip
     WhisperModel(config).save_pretrained(folder)
     return folder
+
+
+def random_byol_s(path: Path) -> Path:
+    """A randomly initialised BYOL-S state dict (the real architecture) saved at `path`."""
+    from serlab.features.byol_s import AudioNTT2020
+
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(AudioNTT2020().state_dict(), path)
+    return path

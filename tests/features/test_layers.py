@@ -6,6 +6,7 @@ from torch import nn
 
 from serlab.errors import UserError
 from serlab.features.layers import LayerMix, PretrainedFrontend, load_pretrained
+from serlab.features.normalize import FeatureNorm
 
 
 class Toy(PretrainedFrontend):
@@ -14,7 +15,7 @@ class Toy(PretrainedFrontend):
     def __init__(self, **policy) -> None:
         blocks = nn.ModuleList(nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)) for _ in range(3))
         encoder = nn.ModuleDict({"embed": nn.Linear(1, 4), "blocks": blocks})
-        policy = {"layer": None, "freeze": "all", "encoder_lr": None, "normalize": "none", **policy}
+        policy = {"layer": None, "freeze": "all", "encoder_lr": None, "norm": FeatureNorm(4), **policy}
         super().__init__(encoder, list(blocks), layers=4, out_features=4, **policy)
 
     def hidden_states(self, waveforms, lengths):

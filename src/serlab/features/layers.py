@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from serlab.errors import UserError
-from serlab.features.normalize import feature_norm
+from serlab.features.normalize import FeatureNorm
 from serlab.lengths import length_mask
 
 Loaded = TypeVar("Loaded")
@@ -96,7 +96,7 @@ class PretrainedFrontend(nn.Module):
         layer: int | None,
         freeze: str,
         encoder_lr: float | None,
-        normalize: str,
+        norm: FeatureNorm,
     ) -> None:
         super().__init__()
         top = trainable_blocks(freeze, len(blocks))
@@ -109,7 +109,7 @@ class PretrainedFrontend(nn.Module):
         self.encoder_lr = encoder_lr
         self.out_features = out_features
         self.mix = LayerMix(layers, layer)
-        self.norm = feature_norm(out_features, normalize)
+        self.norm = norm
         self.frozen = top == 0
         # None: the whole encoder trains
         self.trainable = None if top is None else list(blocks)[len(blocks) - top :]
@@ -135,17 +135,22 @@ class PretrainedFrontend(nn.Module):
         groups = [{"params": rest, "lr": lr}, {"params": encoder, "lr": self.encoder_lr or lr}]
         return [group for group in groups if group["params"]]
 
-    def hidden_states(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(layers, batch, frames, dim) hidden states and each utterance's frame count; subclasses define it."""
+    def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(layers, batch, frames, dim) hidden states of the encoder's inputs (waveforms unless a subclass
+        says otherwise) and each utterance's frame count; subclasses define it."""
         raise NotImplementedError
 
-    def raw_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mixed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixed hidden layers (batch, dim, frames), zero past each utterance's frames, and the frame counts."""
         # a frozen encoder keeps no activations for a backward pass; the layer mix above it still learns
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
-            hidden, frames = self.hidden_states(waveforms, lengths)
+            hidden, frames = self.hidden_states(inputs, lengths)
         feats = self.mix(hidden)
         return feats * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
+
+    def raw_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixed features before normalisation (what global statistics are gathered on)."""
+        return self.mixed(waveforms, lengths)
 
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()

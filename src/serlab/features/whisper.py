@@ -10,6 +10,7 @@ from torch import nn
 
 from serlab.errors import UserError
 from serlab.features.layers import PretrainedFrontend, load_pretrained
+from serlab.features.normalize import feature_norm
 from serlab.lengths import ceil_div, length_mask
 
 if TYPE_CHECKING:
@@ -96,9 +97,8 @@ class Whisper(PretrainedFrontend):
             # release has this name (later ones also call it activation_checkpointing_enable)
             encoder.gradient_checkpointing_enable({"use_reentrant": False})
         blocks = list(encoder.layers)
-        super().__init__(
-            encoder, blocks, len(blocks) + 1, encoder.config.d_model, layer, freeze, encoder_lr, normalize
-        )
+        dim = encoder.config.d_model
+        super().__init__(encoder, blocks, len(blocks) + 1, dim, layer, freeze, encoder_lr, feature_norm(dim, normalize))
         # Whisper's sinusoidal positions are fixed, also when the rest of the encoder is fine-tuned
         encoder.embed_positions.requires_grad_(False)
         self.log_mel = WhisperLogMel(encoder.config.num_mel_bins)
