@@ -21,7 +21,7 @@ from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module
 from serlab.training.module import SERModule
 from tests.conftest import compose_train
-from tests.features.pretrained import random_byol_s, tiny_whisper
+from tests.features.pretrained import random_byol_s, tiny_hf_encoder, tiny_whisper
 
 # Settings that make any model train in a second or two; each applies to every model whose YAML has it.
 SMALL = {
@@ -48,6 +48,7 @@ def options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
 PRETRAINED: dict[str, Callable[[Path], list[str]]] = {
     "whisper": lambda root: [f"frontend.model={tiny_whisper(root / 'whisper')}"],
     "byol_s": lambda root: [f"frontend.weights={random_byol_s(root / 'byol_s.pth')}"],
+    "hf_encoder": lambda root: [f"frontend.model={tiny_hf_encoder(root / 'wav2vec2')}"],
 }
 
 MODELS = options("model")

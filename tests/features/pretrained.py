@@ -47,3 +47,19 @@ def random_byol_s(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(AudioNTT2020().state_dict(), path)
     return path
+
+
+def tiny_hf_encoder(folder: Path, model_type: str = "wav2vec2", feat_extract_norm: str = "layer") -> Path:
+    """A two-layer wav2vec 2.0-family encoder (hidden size 32, the real convolution strides) as a model folder."""
+    from transformers import AutoConfig, AutoModel
+
+    torch.manual_seed(0)
+    sizes = {
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+        "conv_dim": (16,) * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
+    }  # fmt: skip
+    if model_type != "data2vec-audio":
+        sizes["feat_extract_norm"] = feat_extract_norm
+        sizes["do_stable_layer_norm"] = feat_extract_norm == "layer"
+    AutoModel.from_config(AutoConfig.for_model(model_type, **sizes)).save_pretrained(folder)
+    return folder
