@@ -3,6 +3,8 @@ frontend, through Hugging Face `transformers`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from serlab.features.layers import PretrainedFrontend, load_pretrained
@@ -34,6 +36,9 @@ class HFEncoder(PretrainedFrontend):
     carry padding into the last valid frames. Those encode each utterance alone, at its own length: one
     encoder call per utterance, slower, but padding changes nothing.
     """
+
+    # a transformers model of the wav2vec 2.0 family; their classes share no base that declares these methods
+    encoder: Any
 
     def __init__(
         self,
