@@ -6,7 +6,12 @@ configs/frontend adds its tests, and no list of models or frontends is kept by h
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +21,7 @@ from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module
 from serlab.training.module import SERModule
 from tests.conftest import compose_train
+from tests.features.pretrained import random_byol_s, tiny_hf_encoder, tiny_whisper
 
 # Settings that make any model train in a second or two; each applies to every model whose YAML has it.
 SMALL = {
@@ -38,8 +44,30 @@ def options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
     return sorted(p.stem for p in Path(config_dir, group).glob("*.yaml") if not p.name.startswith("_"))
 
 
+# Pretrained frontends read a model folder; contract tests give them small random encoders written once per run.
+PRETRAINED: dict[str, Callable[[Path], list[str]]] = {
+    "whisper": lambda root: [f"frontend.model={tiny_whisper(root / 'whisper')}"],
+    "byol_s": lambda root: [f"frontend.weights={random_byol_s(root / 'byol_s.pth')}"],
+    "hf_encoder": lambda root: [f"frontend.model={tiny_hf_encoder(root / 'wav2vec2')}"],
+}
+
 MODELS = options("model")
-FRONTENDS = options("frontend")
+# the spectral frontends first: a model's contract tests run with the first frontend it accepts
+FRONTENDS = sorted(options("frontend"), key=lambda name: name in PRETRAINED)
+
+
+@functools.cache
+def _tiny_encoders() -> Path:
+    """A folder for the small encoders of this test run, removed at exit."""
+    root = Path(tempfile.mkdtemp(prefix="serlab-encoders-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+@functools.cache
+def frontend_overrides(frontend: str) -> tuple[str, ...]:
+    """Overrides a test needs to build `frontend=<frontend>` offline (a small local model for pretrained ones)."""
+    return tuple(PRETRAINED[frontend](_tiny_encoders())) if frontend in PRETRAINED else ()
 
 
 def model_node(model: str) -> DictConfig:
@@ -64,7 +92,9 @@ def small(model: str) -> list[str]:
 def pairings(model: str) -> list[list[str]]:
     """Overrides choosing `model` with each frontend, without and then with functionals."""
     return [
-        [f"model={model}", f"frontend={frontend}", *extra] for extra in ([], [FUNCTIONALS]) for frontend in FRONTENDS
+        [f"model={model}", f"frontend={frontend}", *frontend_overrides(frontend), *extra]
+        for extra in ([], [FUNCTIONALS])
+        for frontend in FRONTENDS
     ]
 
 

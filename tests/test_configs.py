@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
+from tests.options import frontend_overrides
 
 GROUPS = [
     "data",
@@ -56,6 +57,8 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
     extra = ON_CPU if group == "trainer" and option in ("gpu", "ddp") else []
     if group == "data":
         extra = ROOTS.get(option, ["data.root=/corpora/x"])
+    if group == "frontend":
+        extra = list(frontend_overrides(option))  # pretrained ones: a small local model
     cfg = compose_train(tmp_path, data_dir, override, *extra)
     check_config(cfg)  # every shipped option passes the key and type check
     node = cfg.get(group)

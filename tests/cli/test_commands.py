@@ -32,7 +32,7 @@ def console_script(folder: Path, name: str, *args: str) -> str:
     "args,env,shows",
     [
         (["--cfg", "job"], {}, "serlab.models.crnn.CRNN"),
-        (["--help"], {}, "frontend: logmel, mfcc"),
+        (["--help"], {}, "frontend: byol_s, hf_encoder, logmel, mfcc"),
         (["-sc", "query=bash"], {"COMP_LINE": "serlab-train model="}, "model=crnn"),
     ],
     ids=["cfg", "help", "completion"],

@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from serlab.features.logmel import LogMel
 from serlab.features.raw import Raw
 from tests.conftest import compose_train
-from tests.options import FRONTENDS
+from tests.options import FRONTENDS, frontend_overrides
 
 
 def build(tmp_path, data_dir, *overrides: str) -> torch.nn.Module:
@@ -30,7 +30,8 @@ def assert_padding_free(frontend: torch.nn.Module) -> None:
 @pytest.mark.parametrize("normalize", ["none", "utterance"])
 @pytest.mark.parametrize("name", FRONTENDS)
 def test_padding_does_not_change_features(tmp_path, data_dir, name, normalize):
-    assert_padding_free(build(tmp_path, data_dir, f"frontend={name}", f"frontend.normalize={normalize}"))
+    overrides = [f"frontend={name}", *frontend_overrides(name), f"frontend.normalize={normalize}"]
+    assert_padding_free(build(tmp_path, data_dir, *overrides))
 
 
 def test_padding_does_not_change_deltas(tmp_path, data_dir):

@@ -1,0 +1,159 @@
+"""What the pretrained encoder frontends share: one stream from their hidden layers, and how much of them trains.
+
+An encoder gives a stack of hidden layers (the input embedding and each block's output). `LayerMix` turns
+them into the frontend's features: a learnt softmax-weighted sum of all layers (as the SUPERB benchmark
+does), or one chosen layer. `frontend.freeze` says which encoder parameters train, and
+`PretrainedFrontend.parameter_groups` gives them their own learning rate (`frontend.encoder_lr`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+from serlab.errors import UserError
+from serlab.features.normalize import FeatureNorm
+from serlab.lengths import length_mask
+
+Loaded = TypeVar("Loaded")
+
+
+def load_pretrained(load: Callable[[str], Loaded], name: str) -> Loaded:
+    """`load(name)` for a Hugging Face model name or local folder, refusing a name that cannot be found."""
+    try:
+        return load(name)
+    except OSError as err:
+        # offline (HF_HUB_OFFLINE=1) a name missing from the cache fails here, as does a folder that does not exist
+        raise UserError(
+            f"frontend.model: {name} is not in the local Hugging Face cache; download it once with "
+            f"`hf download {name}` (online), or pass a local folder holding config.json and the weights"
+        ) from err
+
+
+def trainable_blocks(freeze: str, blocks: int) -> int | None:
+    """How many of the encoder's top `blocks` train under `frontend.freeze`; None: the whole encoder does."""
+    if freeze == "none":
+        return None
+    if freeze == "all":
+        return 0
+    count = freeze.removeprefix("top:")
+    if freeze.startswith("top:") and count.isdigit() and 1 <= int(count) <= blocks:
+        return int(count)
+    raise ValueError(f"frontend.freeze must be 'all', 'none' or 'top:<k>' with 1 <= k <= {blocks}, got {freeze!r}")
+
+
+class LayerMix(nn.Module):
+    """(layers, batch, time, dim) hidden states -> (batch, dim, time): a weighted sum of all layers or one layer.
+
+    The sum's weights are a softmax of learnt scores, equal at the start; `layer` (negative counts from the
+    top) picks one layer instead and has no parameters.
+    """
+
+    def __init__(self, layers: int, layer: int | None = None) -> None:
+        super().__init__()
+        if layer is not None and not -layers <= layer < layers:
+            raise ValueError(
+                f"frontend.layer must be null (mix all) or a layer in [{-layers}, {layers - 1}] of this encoder's "
+                f"{layers} hidden layers, got {layer}"
+            )
+        self.layers = layers
+        self.layer = None if layer is None else layer % layers
+        self.scores = nn.Parameter(torch.zeros(layers)) if layer is None else None
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """Each layer's weight (one-hot for a chosen layer)."""
+        if self.scores is None:
+            return nn.functional.one_hot(torch.tensor(self.layer), self.layers).float()
+        return self.scores.softmax(0)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.scores is None:
+            return hidden[self.layer].transpose(1, 2)
+        return torch.einsum("l,lbtd->bdt", self.scores.softmax(0).to(hidden.dtype), hidden)
+
+
+class PretrainedFrontend(nn.Module):
+    """Base of the pretrained encoder frontends: waveforms -> mixed hidden layers (batch, dim, frames).
+
+    Subclasses give `hidden_states`; frames past an utterance's end never reach its valid frames, so a padded
+    row equals the same utterance alone. Frozen parts of the encoder stay in eval mode (no dropout, fixed
+    batch-norm statistics) whatever mode the frontend is put in.
+    """
+
+    kind = "spectral"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        blocks: Sequence[nn.Module],
+        layers: int,
+        out_features: int,
+        layer: int | None,
+        freeze: str,
+        encoder_lr: float | None,
+        norm: FeatureNorm,
+    ) -> None:
+        super().__init__()
+        top = trainable_blocks(freeze, len(blocks))
+        if encoder_lr is not None and (encoder_lr <= 0 or top == 0):
+            raise ValueError(
+                f"frontend.encoder_lr must be positive and needs frontend.freeze other than 'all', "
+                f"got {encoder_lr} with freeze={freeze!r}"
+            )
+        self.encoder = encoder
+        self.encoder_lr = encoder_lr
+        self.out_features = out_features
+        self.mix = LayerMix(layers, layer)
+        self.norm = norm
+        self.frozen = top == 0
+        # None: the whole encoder trains
+        self.trainable = None if top is None else list(blocks)[len(blocks) - top :]
+        if self.trainable is not None:
+            encoder.requires_grad_(False)
+            for block in self.trainable:
+                block.requires_grad_(True)
+        self.train()
+
+    def train(self, mode: bool = True) -> PretrainedFrontend:
+        super().train(mode)
+        if self.trainable is not None:
+            self.encoder.eval()
+            for block in self.trainable:
+                block.train(mode)
+        return self
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups of the trainable parameters: the encoder's at `encoder_lr` (else `lr`), the rest at `lr`."""
+        encoder = [p for p in self.encoder.parameters() if p.requires_grad]
+        ids = {id(p) for p in encoder}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
+        groups = [{"params": rest, "lr": lr}, {"params": encoder, "lr": self.encoder_lr or lr}]
+        return [group for group in groups if group["params"]]
+
+    def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(layers, batch, frames, dim) hidden states of the encoder's inputs (waveforms unless a subclass
+        says otherwise) and each utterance's frame count; subclasses define it."""
+        raise NotImplementedError
+
+    def mixed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixed hidden layers (batch, dim, frames), zero past each utterance's frames, and the frame counts."""
+        # a frozen encoder keeps no activations for a backward pass; the layer mix above it still learns
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+            hidden, frames = self.hidden_states(inputs, lengths)
+        feats = self.mix(hidden)
+        return feats * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
+
+    def raw_features(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixed features before normalisation (what global statistics are gathered on)."""
+        return self.mixed(waveforms, lengths)
+
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames = self.raw_features(waveforms, lengths)
+        return self.norm(feats, frames, speakers) * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames
