@@ -1,7 +1,7 @@
 """EmoDB leave-one-speaker-out: frozen Whisper encoder statistics (serlab's data/streams=whisper) + logistic regression.
 
     python bench/emodb_embeddings.py --emodb ../shared/data/emodb --whisper ../shared/models/whisper-tiny.en
-                                     [--cache DIR] [--folds 0 1 ...]
+                                     [--pad-to-window] [--cache DIR] [--folds 0 1 ...]
 
 Each utterance's statistics (per hidden layer, mean and standard deviation over its frames) come from
 serlab.data.embeddings.PretrainedEmbeddings with the WhisperEncoder adapter, cached under --cache, so a
@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emodb", required=True, help="the EmoDB release folder (holding wav/)")
     parser.add_argument("--whisper", default="openai/whisper-tiny.en", help="a Whisper model folder or hub name")
+    parser.add_argument("--pad-to-window", action="store_true", help="encode each clip padded to Whisper's 30 s")
     parser.add_argument("--folds", type=int, nargs="+", default=None, help="default: all 10")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "embeddings")
     args = parser.parse_args()
@@ -68,7 +69,7 @@ def main() -> None:
     waves = [load_audio(r.path, AudioSettings(sample_rate=SAMPLE_RATE)) for r in rows]
 
     start = time.perf_counter()
-    encoder = WhisperEncoder(args.whisper)
+    encoder = WhisperEncoder(args.whisper, pad_to_window=args.pad_to_window)
     loaded = time.perf_counter()
     stats = PretrainedEmbeddings(encoder, cache_dir=args.cache)(waves, SAMPLE_RATE, [r.speaker for r in rows]).numpy()
     done = time.perf_counter()

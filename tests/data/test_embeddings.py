@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from serlab.cli import user_message
 from serlab.configs import CONFIG_DIR
 from serlab.data.embeddings import PretrainedEmbeddings
+from serlab.data.encoders import WhisperEncoder
 from serlab.errors import UserError
 
 WHISPER = Path("/work/shared/models/whisper-tiny.en")
@@ -249,3 +250,16 @@ def test_whisper_statistics_are_cached_under_the_weights_fingerprint(whisper):
     assert stats.shape == (1, 5, 768) and torch.isfinite(stats).all()
     (entry,) = whisper.cache_dir.glob("*.npy")
     assert whisper.cache_dir.name.startswith("whisper-") and np.load(entry).shape == (5, 768)
+
+
+def test_whisper_padded_to_its_window_gives_the_standard_encodings_real_frames(whisper):
+    padded = WhisperEncoder(str(WHISPER), pad_to_window=True)
+    assert padded.fingerprint != whisper.encoder.fingerprint
+    clips = [voice(2.0), voice(0.5)]
+    batch = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
+    states, frames = padded.hidden_states(batch, torch.tensor([len(c) for c in clips]))
+    assert frames.tolist() == [100, 25]
+    mel = padded.mel(clips[1].numpy(), sampling_rate=16000, return_tensors="pt").input_features
+    with torch.no_grad():
+        standard = torch.stack(padded.encoder(mel, output_hidden_states=True).hidden_states)[:, 0, :25]
+    torch.testing.assert_close(states[:, 1, :25], standard, atol=1e-4, rtol=1e-4)

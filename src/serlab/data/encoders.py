@@ -24,11 +24,14 @@ class WhisperEncoder:
     on its own loudest frame, as Whisper does) and only the positional embeddings of its frames; clips in
     a batch are zero-padded and masked so that each one is encoded as if it were alone. Clips longer
     than 30 s, which Whisper has no positions for, are cut into equal windows encoded apart and joined.
+    `pad_to_window=True` encodes each clip padded to the 30-s window instead, as Whisper was trained, and
+    keeps the clip's own frames: many times slower on short clips, and its statistics classify emotions
+    better (see docs/results.md).
     """
 
     sample_rate = 16000
 
-    def __init__(self, path: str = "openai/whisper-tiny.en") -> None:
+    def __init__(self, path: str = "openai/whisper-tiny.en", pad_to_window: bool = False) -> None:
         from transformers import WhisperFeatureExtractor, WhisperModel
 
         try:
@@ -39,6 +42,7 @@ class WhisperEncoder:
                 f"encoder.path={path!r} is neither a folder holding a Whisper model nor a model in the local "
                 f"Hugging Face cache; fetch it once with `hf download {path}` or set encoder.path to a local folder"
             ) from error
+        self.pad_to_window = pad_to_window
         self.encoder: modeling_whisper.WhisperEncoder = model.encoder.eval().requires_grad_(False)
         config = model.config
         self.layers = config.encoder_layers + 1
@@ -49,7 +53,7 @@ class WhisperEncoder:
 
     def _fingerprint(self) -> str:
         """sha1 of the encoder's weights and the log-mel settings: a new checkpoint or setting is a new key."""
-        digest = hashlib.sha1(self.mel.to_json_string().encode())
+        digest = hashlib.sha1(f"{self.mel.to_json_string()}|pad_to_window={self.pad_to_window}".encode())
         for name, tensor in self.encoder.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.contiguous().numpy())
@@ -66,7 +70,7 @@ class WhisperEncoder:
             for start in range(0, count * size, size):
                 pieces.append(waveforms[i, start : min(n, start + size)])
                 owners.append(i)
-        states, frames = self._encode(pieces)
+        states, frames = self._encode_padded(pieces) if self.pad_to_window else self._encode(pieces)
         joined = [
             torch.cat([states[:, p, : frames[p]] for p, owner in enumerate(owners) if owner == i], dim=1)
             for i in range(len(lengths))
@@ -103,6 +107,13 @@ class WhisperEncoder:
             states.append(hidden)
         states[-1] = enc.layer_norm(hidden)
         return torch.stack(states), frames.tolist()
+
+    def _encode_padded(self, pieces: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+        """Hidden states of clips of at most 30 s, each padded to the 30-s window, and their real frame counts."""
+        mel = self.mel([p.numpy() for p in pieces], sampling_rate=self.sample_rate, return_tensors="pt")
+        states = torch.stack(self.encoder(mel.input_features, output_hidden_states=True).hidden_states)
+        steps = [max(len(p), self.mel.n_fft) // self.mel.hop_length for p in pieces]
+        return states, [(n - 1) // self.encoder.conv2.stride[0] + 1 for n in steps]
 
     def _log_mel(self, samples: torch.Tensor) -> torch.Tensor:
         """Whisper's (80, steps) log-mel of one unpadded clip."""
