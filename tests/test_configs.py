@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
+from tests.features.pretrained import real_model
 from tests.options import frontend_overrides
 
 GROUPS = [
@@ -87,6 +88,10 @@ def test_presets_build_a_module(tmp_path, data_dir, option):
     cfg = compose_train(
         tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real
     )
+    if OmegaConf.select(cfg, "data.streams.embeddings.encoder.path"):
+        # a preset on a pretrained encoder: its weights from ../shared/models, as a user's local folder
+        weights = f"data.streams.embeddings.encoder.path={real_model('whisper-tiny.en')}"
+        cfg = compose_train(tmp_path, data_dir, f"{group}={option}", "data.root=/corpora/emodb", weights, tiny=False)
     classes = list(dict.fromkeys(cfg.data.label_map.values()))
     check_config(cfg)
     module = build_module(cfg, classes)

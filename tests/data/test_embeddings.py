@@ -21,7 +21,7 @@ from serlab.data.encoders import WhisperEncoder
 from serlab.errors import UserError
 
 WHISPER = Path("/work/shared/models/whisper-tiny.en")
-STREAM = Path(CONFIG_DIR, "data", "streams", "whisper.yaml")
+STREAM = Path(CONFIG_DIR, "data", "streams", "embeddings", "whisper.yaml")
 
 
 class FakeEncoder:
@@ -166,7 +166,7 @@ def test_audio_at_another_rate_than_the_encoders_names_the_key():
 
 
 def stream(data_dir: Path, model: str) -> DictConfig:
-    """The shipped data/streams=whisper config, resolved, on `model`."""
+    """The shipped data/streams/embeddings=whisper config, resolved, on `model`."""
     cfg = OmegaConf.merge({"paths": {"data_dir": str(data_dir)}}, {"stream": OmegaConf.load(STREAM)})
     cfg.stream.encoder.path = model
     return cfg.stream
@@ -184,7 +184,7 @@ def test_a_hub_model_missing_from_the_offline_cache_is_one_line_naming_the_key(m
 
 @pytest.fixture(scope="module")
 def whisper(tmp_path_factory: pytest.TempPathFactory) -> PretrainedEmbeddings:
-    """The shipped data/streams=whisper config, on the local tiny.en checkpoint."""
+    """The shipped data/streams/embeddings=whisper config, on the local tiny.en checkpoint."""
     if not WHISPER.is_dir():
         pytest.skip(f"no Whisper checkpoint at {WHISPER}")
     return instantiate(stream(tmp_path_factory.mktemp("data"), str(WHISPER)))

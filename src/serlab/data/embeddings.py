@@ -45,6 +45,8 @@ class PretrainedEmbeddings:
     not yet cached are encoded in batches of similar length holding up to `batch_seconds` of padded audio.
     """
 
+    per_speaker = False  # statistics of each utterance alone
+
     def __init__(self, encoder: HiddenStates, cache_dir: str | Path | None = None, batch_seconds: float = 60.0) -> None:
         if batch_seconds <= 0:
             raise UserError(f"batch_seconds must be > 0 (seconds of audio per encoder batch), got {batch_seconds}")
