@@ -1,4 +1,4 @@
-"""EmoDB leave-one-speaker-out: frozen Whisper encoder statistics (serlab's data/streams/embeddings=whisper) + logistic regression.
+"""EmoDB leave-one-speaker-out: frozen Whisper statistics (data/streams/embeddings=whisper) + logistic regression.
 
     python bench/emodb_embeddings.py --emodb ../shared/data/emodb --whisper ../shared/models/whisper-tiny.en
                                      [--pad-to-window] [--cache DIR] [--folds 0 1 ...]
