@@ -14,7 +14,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from serlab.cli import user_message
+from serlab.cli.commands import user_message
 from serlab.configs import CONFIG_DIR
 from serlab.data.embeddings import PretrainedEmbeddings
 from serlab.data.encoders import WhisperEncoder

@@ -8,9 +8,9 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
 from serlab.errors import UserError
+from serlab.features.whisper import Whisper
 
 if TYPE_CHECKING:
     from transformers.models.whisper import modeling_whisper
@@ -20,9 +20,9 @@ class WhisperEncoder:
     """Whisper's audio encoder on the real frames of each clip, without Whisper's padding to 30 s.
 
     Hidden states are the input embeddings and every layer's output, the last after the final layer
-    norm (as transformers' `output_hidden_states` gives them). Each clip gets its own log-mel (normalised
-    on its own loudest frame, as Whisper does) and only the positional embeddings of its frames; clips in
-    a batch are zero-padded and masked so that each one is encoded as if it were alone. Clips longer
+    norm (as transformers' `output_hidden_states` gives them), encoded as frontend=whisper encodes them:
+    each clip with its own log-mel and only the positional embeddings of its frames, masked in a batch
+    so that each one is encoded as if it were alone. Clips longer
     than 30 s, which Whisper has no positions for, are cut into equal windows encoded apart and joined.
     `pad_to_window=True` encodes each clip padded to the 30-s window instead, as Whisper was trained, and
     keeps the clip's own frames: many times slower on short clips, and its statistics classify emotions
@@ -32,19 +32,20 @@ class WhisperEncoder:
     sample_rate = 16000
 
     def __init__(self, path: str = "openai/whisper-tiny.en", pad_to_window: bool = False) -> None:
-        from transformers import WhisperFeatureExtractor, WhisperModel
+        from transformers import WhisperFeatureExtractor
 
         try:
             self.mel = WhisperFeatureExtractor.from_pretrained(path)
-            model = WhisperModel.from_pretrained(path, dtype=torch.float32)
         except OSError as error:
             raise UserError(
                 f"encoder.path={path!r} is neither a folder holding a Whisper model nor a model in the local "
                 f"Hugging Face cache; fetch it once with `hf download {path}` or set encoder.path to a local folder"
             ) from error
         self.pad_to_window = pad_to_window
-        self.encoder: modeling_whisper.WhisperEncoder = model.encoder.eval().requires_grad_(False)
-        config = model.config
+        # the frontend=whisper encoder, frozen: its real-frame encoding is the one both share
+        self.frontend = Whisper(path).eval()
+        self.encoder: modeling_whisper.WhisperEncoder = self.frontend.encoder
+        config = self.encoder.config
         self.layers = config.encoder_layers + 1
         self.dim = config.d_model
         stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
@@ -82,31 +83,13 @@ class WhisperEncoder:
         return out, counts
 
     def _encode(self, pieces: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
-        """Hidden states of clips of at most 30 s, batched, and their frame counts."""
-        # n_fft samples give the shortest clip one frame
-        mels = [self._log_mel(nn.functional.pad(p, (0, max(0, self.mel.n_fft - len(p))))) for p in pieces]
-        steps = torch.tensor([m.shape[-1] for m in mels])
-        x = torch.zeros(len(mels), mels[0].shape[0], int(steps.max()))
-        for i, m in enumerate(mels):
-            x[i, :, : m.shape[-1]] = m
-        enc = self.encoder
-        hidden = nn.functional.gelu(enc.conv1(x))
-        # conv2 must see zeros past a clip's end, as its own padding gives a clip encoded alone
-        hidden = hidden * (torch.arange(x.shape[-1]) < steps[:, None])[:, None]
-        hidden = nn.functional.gelu(enc.conv2(hidden)).permute(0, 2, 1)
-        frames = (steps - 1) // enc.conv2.stride[0] + 1
-        hidden = hidden + enc.embed_positions.weight[: hidden.shape[1]]
-        real = torch.arange(hidden.shape[1]) < frames[:, None]
-        # additive attention mask: no frame attends to another clip's padding
-        mask = torch.zeros(real.shape[0], 1, 1, real.shape[1]).masked_fill(
-            ~real[:, None, None], torch.finfo(hidden.dtype).min
-        )
-        states = [hidden]
-        for layer in enc.layers:
-            hidden = layer(hidden, mask)
-            states.append(hidden)
-        states[-1] = enc.layer_norm(hidden)
-        return torch.stack(states), frames.tolist()
+        """Hidden states of clips of at most 30 s, batched on their real frames, and their frame counts."""
+        lengths = torch.tensor([len(p) for p in pieces])
+        batch = torch.zeros(len(pieces), int(lengths.max()))
+        for i, piece in enumerate(pieces):
+            batch[i, : len(piece)] = piece
+        states, frames = self.frontend.hidden_states(batch, lengths)
+        return states, frames.tolist()
 
     def _encode_padded(self, pieces: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
         """Hidden states of clips of at most 30 s, each padded to the 30-s window, and their real frame counts."""
@@ -114,10 +97,3 @@ class WhisperEncoder:
         states = torch.stack(self.encoder(mel.input_features, output_hidden_states=True).hidden_states)
         steps = [max(len(p), self.mel.n_fft) // self.mel.hop_length for p in pieces]
         return states, [(n - 1) // self.encoder.conv2.stride[0] + 1 for n in steps]
-
-    def _log_mel(self, samples: torch.Tensor) -> torch.Tensor:
-        """Whisper's (80, steps) log-mel of one unpadded clip."""
-        features = self.mel(
-            samples.numpy(), sampling_rate=self.sample_rate, padding="do_not_pad", return_tensors="pt"
-        ).input_features
-        return features[0]
