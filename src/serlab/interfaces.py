@@ -9,7 +9,7 @@ their implementations and are re-exported here, so that this module lists them a
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
@@ -34,6 +34,7 @@ __all__ = [
     "Model",
     "ModelSetting",
     "SplitProtocol",
+    "TunableFrontend",
     "VectorStream",
     "WaveformAugment",
     "check_interface",
@@ -96,6 +97,15 @@ class Loss(Protocol):
 
     def __call__(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
         """The loss of one batch."""
+        ...
+
+
+@runtime_checkable
+class TunableFrontend(Protocol):
+    """A frontend with weights of its own to train in groups, e.g. a pretrained encoder at its own learning rate."""
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimizer groups of its trainable parameters; a group without `lr` trains at the optimizer's."""
         ...
 
 

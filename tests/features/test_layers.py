@@ -89,13 +89,13 @@ def test_a_frozen_encoder_keeps_no_graph_but_the_mix_learns():
 
 def test_the_encoder_has_its_own_learning_rate():
     frontend = Toy(freeze="top:1", encoder_lr=1e-5)
-    groups = frontend.parameter_groups(1e-3)
-    assert [g["lr"] for g in groups] == [1e-3, 1e-5]
+    groups = frontend.parameter_groups()
+    assert [g.get("lr") for g in groups] == [None, 1e-5]
     assert [p is frontend.mix.scores for p in groups[0]["params"]] == [True]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in frontend.encoder["blocks"][2].parameters()}
-    assert [g["lr"] for g in Toy(freeze="none").parameter_groups(1e-3)] == [1e-3, 1e-3]
+    assert [g.get("lr") for g in Toy(freeze="none").parameter_groups()] == [None, None]
     # frozen and with one chosen layer, nothing trains
-    assert Toy(layer=-1).parameter_groups(1e-3) == []
+    assert Toy(layer=-1).parameter_groups() == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from lightning import Trainer
 from serlab.config_check import ConfigError
 from serlab.training.build import build_datamodule, build_module
 from tests.conftest import compose_train, write_tone
-from tests.options import FRONTENDS, FUNCTIONALS, MODELS, model_node, small
+from tests.options import FRONTENDS, FUNCTIONALS, MODELS, frontend_overrides, model_node, small
 
 PAIRING = r"reads .* features, but frontend=.* gives .* ones: choose frontend="
 
@@ -120,3 +120,17 @@ def test_fusion_trains_with_functionals_and_each_half_refuses_the_other_missing(
         build_module(compose_train(tmp_path, data_dir, "model=fusion"), ["a", "b"])
     with pytest.raises(ValueError, match="data.streams.functionals is computed, but model=CRNN does not read it"):
         build_module(compose_train(tmp_path, data_dir, "data/streams/functionals=egemaps"), ["a", "b"])
+
+
+def test_a_pretrained_encoder_trains_at_its_own_learning_rate(tmp_path, data_dir):
+    frontend = ["frontend=whisper", *frontend_overrides("whisper"), "frontend.freeze=top:1", "frontend.encoder_lr=1e-5"]
+    cfg = compose_train(tmp_path, data_dir, *frontend, "model=attention", *small("attention"), "optimizer.lr=1e-3")
+    module = build_module(cfg, ["a", "b"])
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    rates = [group["lr"] for group in optimizer.param_groups]
+    assert rates == [1e-3, 1e-5, 1e-3]  # the layer mix, the top encoder block, the model
+    top = {id(p) for p in module.frontend.encoder.layers[-1].parameters()}
+    assert {id(p) for p in optimizer.param_groups[1]["params"]} == top
+    trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert not trained & {id(p) for p in module.frontend.encoder.layers[0].parameters()}  # frozen blocks stay out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -127,12 +127,14 @@ class PretrainedFrontend(nn.Module):
                 block.train(mode)
         return self
 
-    def parameter_groups(self, lr: float) -> list[dict]:
-        """Optimizer groups of the trainable parameters: the encoder's at `encoder_lr` (else `lr`), the rest at `lr`."""
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimizer groups of the trainable parameters: the layer mix's, then the encoder's with `lr` set to
+        `encoder_lr` when there is one (a group without `lr` trains at the optimizer's)."""
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
         ids = {id(p) for p in encoder}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
-        groups = [{"params": rest, "lr": lr}, {"params": encoder, "lr": self.encoder_lr or lr}]
+        own_lr: dict[str, Any] = {} if self.encoder_lr is None else {"lr": self.encoder_lr}
+        groups: list[dict[str, Any]] = [{"params": rest}, {"params": encoder, **own_lr}]
         return [group for group in groups if group["params"]]
 
     def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

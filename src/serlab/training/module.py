@@ -14,7 +14,7 @@ from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
 from serlab.features.normalize import VectorNorm
-from serlab.interfaces import Frontend, Loss, Model
+from serlab.interfaces import Frontend, Loss, Model, TunableFrontend
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
 from serlab.regularizers.protocol import Regularizers
@@ -176,8 +176,18 @@ class SERModule(L.LightningModule):
             fig = confusion_figure(cm.cpu(), self.classes, title="test")
             log_figure(self.loggers, "test/confusion_matrix", fig, self.global_step)
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimizer's groups: a tunable frontend's own (e.g. a pretrained encoder at frontend.encoder_lr),
+        then every other trainable parameter at the optimizer's learning rate."""
+        if not isinstance(self.frontend, TunableFrontend):
+            return [{"params": list(self.parameters())}]
+        groups = self.frontend.parameter_groups()
+        taken = {id(p) for group in groups for p in group["params"]}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
+        return [*groups, {"params": rest}]
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.parameter_groups())
         if self.scheduler_factory is None:
             return optimizer
         # Per-step schedules (one-cycle, warm-up) size themselves from the run's number of steps.
