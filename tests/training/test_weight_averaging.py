@@ -77,3 +77,12 @@ def test_resumed_fit_continues_from_the_raw_weights(tmp_path, data_dir):
     (resumed,) = RecordStartWeights.seen
     assert all(torch.equal(resumed[k], saved["current_model_state"][k]) for k in resumed)
     assert any(not torch.equal(resumed[k], saved["state_dict"][k]) for k in resumed)
+
+
+def test_averaging_trains_with_class_weights_set_at_fit_start(tmp_path, data_dir):
+    # the class weights appear after the average's copy is made, and must not shift its pairing of the
+    # module's tensors: the stream normaliser registered after the loss would meet a tensor of another size
+    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", "model.hidden=16"]
+    cfg = compose_train(tmp_path, data_dir, "debug=limit", "trainer.max_epochs=1", "callbacks=[default,ema]",
+                        "loss.class_weights=balanced", *fusion)  # fmt: skip
+    assert 0.0 <= train(cfg)["test/uar"] <= 1.0

@@ -26,8 +26,9 @@ class CrossEntropy(nn.Module):
             raise ValueError(f"loss.class_weights must be one of {list(CLASS_WEIGHTS)}, got {class_weights!r}")
         self.label_smoothing = label_smoothing
         self.class_weights = class_weights
-        # Recomputed from the training counts at every fit start, so not part of checkpoints.
-        self.register_buffer("weight", None, persistent=False)
+        # Recomputed from the training counts at every fit start, so not part of checkpoints; a plain attribute,
+        # not a buffer, since weight averaging (callbacks.ema) pairs the module's buffers with its copy's made before
+        self.weight = None
 
     def n_outputs(self, n_classes: int) -> int:
         """Scores the model must emit per utterance."""
