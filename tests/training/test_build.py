@@ -31,7 +31,8 @@ def steps(cfg, n: int = 2) -> None:
 def test_frontend_model_pairs(tmp_path, data_dir, frontend, model):
     # a model that joins vector streams gets the functionals; any other pair trains or is refused for its features
     extra = [FUNCTIONALS] if "streams" in model_node(model) else []
-    cfg = compose_train(tmp_path, data_dir, f"frontend={frontend}", f"model={model}", *small(model), *extra)
+    pair = [f"frontend={frontend}", *frontend_overrides(frontend), f"model={model}", *small(model), *extra]
+    cfg = compose_train(tmp_path, data_dir, *pair)
     try:
         build_module(cfg, ["a", "b"])
     except ConfigError as refused:
