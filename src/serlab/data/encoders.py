@@ -54,7 +54,9 @@ class WhisperEncoder:
 
     def _fingerprint(self) -> str:
         """sha1 of the encoder's weights and the log-mel settings: a new checkpoint or setting is a new key."""
-        digest = hashlib.sha1(f"{self.mel.to_json_string()}|pad_to_window={self.pad_to_window}".encode())
+        # the real-frame encoding is frontend=whisper's: entries of an earlier encoding must not be read back
+        encoding = "padded to the window" if self.pad_to_window else "real frames, frontend=whisper"
+        digest = hashlib.sha1(f"{self.mel.to_json_string()}|{encoding}".encode())
         for name, tensor in self.encoder.state_dict().items():
             digest.update(name.encode())
             digest.update(tensor.contiguous().numpy())
