@@ -108,6 +108,11 @@ class TunableFrontend(Protocol):
         """Optimizer groups of its trainable parameters; a group without `lr` trains at the optimizer's."""
         ...
 
+    def start_epoch(self, epoch: int) -> None:
+        """Follow the training schedule: called at the start of every training epoch (counted from 0, resumed
+        runs included), before the module's train mode is set again."""
+        ...
+
 
 @runtime_checkable
 class ClassWeighted(Protocol):

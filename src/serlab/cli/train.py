@@ -16,8 +16,9 @@ from serlab.configs import plain
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
-from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics
+from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics, resumed_checkpoint
 from serlab.training.run_folder import check_not_finished, check_writable
+from serlab.training.transfer import freeze, init_from, patterns
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
     )
     check_writable(*checkpoint_dirs(trainer))
+    # before the optimizer is built (at fit start), which takes only what still trains
+    source = init_from(cfg, module, resumed_checkpoint(cfg.get("ckpt_path"), trainer))
+    frozen = patterns(cfg, "freeze")
+    n_trainable = freeze(module, frozen)
     n_params = sum(p.numel() for p in module.parameters())
+    # the init_from record (checkpoint, its sha256 and classes, what was loaded) in place of the path given
+    transfer = {"init_from": source} if source else {}
     for logger in loggers:
-        logger.log_hyperparams({**plain(cfg), "n_params": n_params, **provenance()})
+        logger.log_hyperparams({**plain(cfg), **transfer, "n_params": n_params, "n_trainable": n_trainable,
+                                **provenance()})  # fmt: skip
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -63,7 +71,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         if trainer.is_global_zero:
             write_test_outputs(
-                module, metrics, output_dir, checkpoint=best or None, n_params=n_params, fold=datamodule.fold
+                module,
+                metrics,
+                output_dir,
+                checkpoint=best or None,
+                n_params=n_params,
+                fold=datamodule.fold,
+                init_from=module.transfer,
+                freeze=frozen,
+                n_trainable=n_trainable,
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)

@@ -120,6 +120,7 @@ class ByolS(PretrainedFrontend):
         layer: int | None = -1,
         freeze: str = "all",
         encoder_lr: float | None = None,
+        warmup_epochs: int = 0,
         normalize: str = "global",
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
@@ -131,7 +132,8 @@ class ByolS(PretrainedFrontend):
         encoder = AudioNTT2020()
         encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         # one statistic over all bands and frames (see raw_features)
-        super().__init__(encoder, encoder.blocks, 2, 512, layer, freeze, encoder_lr, feature_norm(1, normalize))
+        norm = feature_norm(1, normalize)
+        super().__init__(encoder, encoder.blocks, 2, 512, layer, freeze, encoder_lr, norm, warmup_epochs)
         self.log_mel = ByolLogMel()
 
     def hidden_states(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

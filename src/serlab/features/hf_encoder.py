@@ -48,6 +48,7 @@ class HFEncoder(PretrainedFrontend):
         encoder_lr: float | None = None,
         gradient_checkpointing: bool = False,
         waveform_norm: bool = True,
+        warmup_epochs: int = 0,
         normalize: str = "none",
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
@@ -64,7 +65,8 @@ class HFEncoder(PretrainedFrontend):
             encoder.gradient_checkpointing_enable({"use_reentrant": False})
         blocks = list(encoder.encoder.layers)
         dim = config.hidden_size
-        super().__init__(encoder, blocks, len(blocks) + 1, dim, layer, freeze, encoder_lr, feature_norm(dim, normalize))
+        norm = feature_norm(dim, normalize)
+        super().__init__(encoder, blocks, len(blocks) + 1, dim, layer, freeze, encoder_lr, norm, warmup_epochs)
         # data2vec-audio's config has no feat_extract_norm (see the class docstring)
         self.masked = config.to_dict().get("feat_extract_norm") == "layer"
         self.waveform_norm = waveform_norm

@@ -2,8 +2,9 @@
 
 An encoder gives a stack of hidden layers (the input embedding and each block's output). `LayerMix` turns
 them into the frontend's features: a learnt softmax-weighted sum of all layers (as the SUPERB benchmark
-does), or one chosen layer. `frontend.freeze` says which encoder parameters train, and
-`PretrainedFrontend.parameter_groups` gives them their own learning rate (`frontend.encoder_lr`).
+does), or one chosen layer. `frontend.freeze` says which encoder parameters train,
+`PretrainedFrontend.parameter_groups` gives them their own learning rate (`frontend.encoder_lr`), and
+`frontend.warmup_epochs` holds them frozen for the first epochs, while the layers above settle.
 """
 
 from __future__ import annotations
@@ -83,6 +84,11 @@ class PretrainedFrontend(nn.Module):
     Subclasses give `hidden_states`; frames past an utterance's end never reach its valid frames, so a padded
     row equals the same utterance alone. Frozen parts of the encoder stay in eval mode (no dropout, fixed
     batch-norm statistics) whatever mode the frontend is put in.
+
+    For its first `warmup_epochs` training epochs (told by `start_epoch`) the whole encoder runs as a frozen one:
+    without gradients and in eval mode, so only the layer mix and the model above it learn. Its trainable
+    parameters are in the optimizer's groups from the start (they get no gradient, so no step moves them), and
+    the phase follows from the epoch alone, so a run resumed during the warm-up continues it.
     """
 
     kind = "spectral"
@@ -97,6 +103,7 @@ class PretrainedFrontend(nn.Module):
         freeze: str,
         encoder_lr: float | None,
         norm: FeatureNorm,
+        warmup_epochs: int = 0,
     ) -> None:
         super().__init__()
         top = trainable_blocks(freeze, len(blocks))
@@ -105,12 +112,20 @@ class PretrainedFrontend(nn.Module):
                 f"frontend.encoder_lr must be positive and needs frontend.freeze other than 'all', "
                 f"got {encoder_lr} with freeze={freeze!r}"
             )
+        if warmup_epochs < 0 or (warmup_epochs > 0 and top == 0):
+            raise ValueError(
+                f"frontend.warmup_epochs must be 0 or more and needs frontend.freeze other than 'all' (something "
+                f"to unfreeze), got {warmup_epochs} with freeze={freeze!r}"
+            )
         self.encoder = encoder
         self.encoder_lr = encoder_lr
         self.out_features = out_features
         self.mix = LayerMix(layers, layer)
         self.norm = norm
         self.frozen = top == 0
+        self.warmup_epochs = warmup_epochs
+        # the first epoch is a warm-up one; start_epoch updates this at every epoch
+        self.warming_up = warmup_epochs > 0
         # None: the whole encoder trains
         self.trainable = None if top is None else list(blocks)[len(blocks) - top :]
         if self.trainable is not None:
@@ -121,11 +136,16 @@ class PretrainedFrontend(nn.Module):
 
     def train(self, mode: bool = True) -> PretrainedFrontend:
         super().train(mode)
-        if self.trainable is not None:
+        if self.warming_up or self.trainable is not None:
             self.encoder.eval()
+        if self.trainable is not None and not self.warming_up:
             for block in self.trainable:
                 block.train(mode)
         return self
+
+    def start_epoch(self, epoch: int) -> None:
+        """Warm up (encoder frozen) while `epoch` < `warmup_epochs`, then train the encoder's trainable parts."""
+        self.warming_up = epoch < self.warmup_epochs
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Optimizer groups of the trainable parameters: the layer mix's, then the encoder's with `lr` set to
@@ -145,7 +165,7 @@ class PretrainedFrontend(nn.Module):
     def mixed(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixed hidden layers (batch, dim, frames), zero past each utterance's frames, and the frame counts."""
         # a frozen encoder keeps no activations for a backward pass; the layer mix above it still learns
-        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+        with torch.no_grad() if self.frozen or self.warming_up else contextlib.nullcontext():
             hidden, frames = self.hidden_states(inputs, lengths)
         feats = self.mix(hidden)
         return feats * length_mask(frames, feats.shape[-1]).unsqueeze(1), frames

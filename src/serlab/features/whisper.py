@@ -84,6 +84,7 @@ class Whisper(PretrainedFrontend):
         freeze: str = "all",
         encoder_lr: float | None = None,
         gradient_checkpointing: bool = False,
+        warmup_epochs: int = 0,
         normalize: str = "none",
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
@@ -98,7 +99,8 @@ class Whisper(PretrainedFrontend):
             encoder.gradient_checkpointing_enable({"use_reentrant": False})
         blocks = list(encoder.layers)
         dim = encoder.config.d_model
-        super().__init__(encoder, blocks, len(blocks) + 1, dim, layer, freeze, encoder_lr, feature_norm(dim, normalize))
+        norm = feature_norm(dim, normalize)
+        super().__init__(encoder, blocks, len(blocks) + 1, dim, layer, freeze, encoder_lr, norm, warmup_epochs)
         # Whisper's sinusoidal positions are fixed, also when the rest of the encoder is fine-tuned
         encoder.embed_positions.requires_grad_(False)
         self.log_mel = WhisperLogMel(encoder.config.num_mel_bins)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
+import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
+from torch import nn
 from torch.optim import Optimizer
 
 from serlab.config_check import ConfigError, check_targets
@@ -103,17 +105,35 @@ def check_optimizer(node: DictConfig, optimizer: Callable[..., Optimizer], model
         raise ConfigError(f"optimizer: {node._target_} refuses {settings}: {err}") from err
 
 
+def model_sizes(frontend: Frontend, loss: Loss, n_classes: int) -> dict[str, Any]:
+    """The sizes a model is built with: its input size from the frontend and its output size from the loss,
+    so models never name a frontend or a loss."""
+    sizes: dict[str, Any] = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(n_classes)}
+    if loss.frame_level:
+        sizes["frame_level"] = True
+    return sizes
+
+
+def class_dependent(cfg: DictConfig, module: SERModule) -> set[str]:
+    """The names of the module's tensors whose shape follows the number of classes (the output heads), found by
+    building `cfg.model` once more for one class more and comparing the shapes."""
+    sizes = model_sizes(module.frontend, module.loss, len(module.classes) + 1)
+    shapes = {name: tuple(cast(VectorNorm, norm).mean.shape) for name, norm in module.vector_norms.items()}
+    # the spare model draws its initial weights from a forked generator, so the run's own draws are unchanged
+    with torch.random.fork_rng(devices=[]):
+        spare = build_model(cfg, sizes, shapes)
+    theirs = cast(nn.Module, spare).state_dict()
+    ours = cast(nn.Module, module.model).state_dict()
+    return {f"model.{name}" for name, tensor in ours.items() if name in theirs and theirs[name].shape != tensor.shape}
+
+
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
     check_interface(frontend, Frontend, "frontend")
     loss = instantiate(cfg.loss)
     check_interface(loss, Loss, "loss")
-    # The model learns its input size from the frontend and its output size from the loss,
-    # so models never name a frontend or a loss.
-    sizes: dict[str, Any] = {"n_features": frontend.out_features, "n_classes": loss.n_outputs(len(classes))}
-    if loss.frame_level:
-        sizes["frame_level"] = True
+    sizes = model_sizes(frontend, loss, len(classes))
     check_pairing(frontend, get_class(cfg.model._target_), loss)
     shapes = vector_shapes(cfg)
     model = build_model(cfg, sizes, shapes)

@@ -62,11 +62,25 @@ def checkpoint_dirs(trainer: L.Trainer) -> list[Path]:
     return [Path(c.dirpath) for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
 
 
-def kept_val_metrics(path: str | Path) -> dict[str, float]:
-    """The validation metrics of the epoch a checkpoint was saved at (empty for checkpoints that lack them)."""
+def saved_record(path: str | Path) -> dict[str, Any]:
+    """The `serlab` record a checkpoint holds (config, classes, validation metrics; empty when it has none)."""
     # mmap: only the small record is read, not the weights
     checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return dict(checkpoint.get("serlab", {}).get("val_metrics", {}))
+    return dict(checkpoint.get("serlab", {}))
+
+
+def kept_val_metrics(path: str | Path) -> dict[str, float]:
+    """The validation metrics of the epoch a checkpoint was saved at (empty for checkpoints that lack them)."""
+    return dict(saved_record(path).get("val_metrics", {}))
+
+
+def resumed_checkpoint(ckpt_path: str | None, trainer: L.Trainer) -> Path | None:
+    """The checkpoint fitting continues from: `ckpt_path`, or for `last` the run's last.ckpt when there is one
+    (Lightning starts afresh when there is none)."""
+    if ckpt_path != "last":
+        return None if ckpt_path is None else Path(ckpt_path).expanduser().resolve()
+    last = last_checkpoint(trainer)
+    return last if last is not None and last.is_file() else None
 
 
 class CheckpointError(UserError, ValueError):
@@ -77,35 +91,36 @@ class CheckpointError(UserError, ValueError):
 CHECKPOINT_HINT = "pass the best.ckpt or last.ckpt in the checkpoints/ folder of a serlab-train run"
 
 
-def _checkpoint_in(folder: Path) -> Path | None:
+def checkpoint_in(folder: Path) -> Path | None:
     """The checkpoint a user most likely meant by naming a run folder or its checkpoints/ folder."""
     candidates = [folder / sub / name for name in ("best.ckpt", "last.ckpt") for sub in ("checkpoints", ".")]
     return next((c for c in candidates if c.is_file()), None)
 
 
-def load_run(ckpt_path: Path) -> tuple[dict, DictConfig, list[str]]:
-    """Read a serlab checkpoint: its state, the run's composed config and its class order."""
+def load_run(ckpt_path: Path, key: str = "ckpt_path") -> tuple[dict, DictConfig, list[str]]:
+    """Read a serlab checkpoint: its state, the run's composed config and its class order; a refusal names
+    the config `key` that gave the path."""
     if ckpt_path.is_dir():
-        found = _checkpoint_in(ckpt_path)
+        found = checkpoint_in(ckpt_path)
         instead = f"pass {found}" if found else CHECKPOINT_HINT
-        raise CheckpointError(f"ckpt_path: {ckpt_path} is a folder, not a checkpoint; {instead}")
+        raise CheckpointError(f"{key}: {ckpt_path} is a folder, not a checkpoint; {instead}")
     if not ckpt_path.is_file():
-        raise CheckpointError(f"ckpt_path: no checkpoint at {ckpt_path}; {CHECKPOINT_HINT}")
+        raise CheckpointError(f"{key}: no checkpoint at {ckpt_path}; {CHECKPOINT_HINT}")
     if not zipfile.is_zipfile(ckpt_path):
         raise CheckpointError(
-            f"ckpt_path: {ckpt_path} is not a PyTorch checkpoint (not the zip archive torch.save writes); "
+            f"{key}: {ckpt_path} is not a PyTorch checkpoint (not the zip archive torch.save writes); "
             f"{CHECKPOINT_HINT}"
         )
     try:
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError) as err:
         raise CheckpointError(
-            f"ckpt_path: {ckpt_path} is damaged or holds pickled objects rather than weights ({type(err).__name__}); "
+            f"{key}: {ckpt_path} is damaged or holds pickled objects rather than weights ({type(err).__name__}); "
             f"{CHECKPOINT_HINT}"
         ) from err
     saved = state.get("serlab") if isinstance(state, dict) else None
     if not saved or not saved.get("config"):
         raise CheckpointError(
-            f"ckpt_path: {ckpt_path} was not written by serlab-train (no 'serlab' record inside); {CHECKPOINT_HINT}"
+            f"{key}: {ckpt_path} was not written by serlab-train (no 'serlab' record inside); {CHECKPOINT_HINT}"
         )
     return state, OmegaConf.create(saved["config"]), list(saved["classes"])

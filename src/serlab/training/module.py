@@ -72,6 +72,12 @@ class SERModule(L.LightningModule):
         )
         self.last_confusion: dict[str, torch.Tensor] = {}
         self.test_predictions: list[dict[str, Any]] = []
+        # Where the weights came from (serlab.training.transfer.init_from); kept in checkpoints, so a resumed run
+        # and its tested best checkpoint still say it.
+        self.transfer: dict[str, Any] | None = None
+        # Parts whose parameters are all frozen (`freeze`): held in eval mode, so that they compute as loaded
+        # (batch-norm statistics fixed, no dropout) whatever mode the module is put in.
+        self.held: list[str] = []
 
     def forward(
         self,
@@ -87,6 +93,19 @@ class SERModule(L.LightningModule):
     def standardized(self, vectors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each vector stream through its normaliser."""
         return {name: self.vector_norms[name](values) for name, values in vectors.items()}
+
+    def train(self, mode: bool = True) -> SERModule:
+        super().train(mode)
+        for name in self.held:
+            self.get_submodule(name).eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        if isinstance(self.frontend, TunableFrontend):
+            # e.g. a pretrained encoder held frozen for its first epochs (frontend.warmup_epochs); its modes
+            # follow, and the held parts stay held
+            self.frontend.start_epoch(self.current_epoch)
+            self.train(self.training)
 
     def configure_callbacks(self) -> list[L.Callback]:
         # whichever Trainer fits this module gathers its inputs' statistics first
@@ -178,13 +197,11 @@ class SERModule(L.LightningModule):
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The optimizer's groups: a tunable frontend's own (e.g. a pretrained encoder at frontend.encoder_lr),
-        then every other trainable parameter at the optimizer's learning rate."""
-        if not isinstance(self.frontend, TunableFrontend):
-            return [{"params": list(self.parameters())}]
-        groups = self.frontend.parameter_groups()
+        then every other trainable parameter at the optimizer's learning rate; frozen ones (`freeze`) in none."""
+        groups = self.frontend.parameter_groups() if isinstance(self.frontend, TunableFrontend) else []
         taken = {id(p) for group in groups for p in group["params"]}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
-        return [*groups, {"params": rest}]
+        return [*groups, {"params": rest}] if rest else groups
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameter_groups())
@@ -202,4 +219,12 @@ class SERModule(L.LightningModule):
         # The composed config and label order let serlab-eval rebuild this exact run.
         # The validation scores the checkpoint was kept for, so a run reports those of the model it tests.
         scores = {k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith("val/")}
-        checkpoint["serlab"] = {"config": self.run_config, "classes": self.classes, "val_metrics": scores}
+        checkpoint["serlab"] = {
+            "config": self.run_config,
+            "classes": self.classes,
+            "val_metrics": scores,
+            "init_from": self.transfer,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.transfer = checkpoint.get("serlab", {}).get("init_from")
