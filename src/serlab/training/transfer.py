@@ -81,6 +81,10 @@ def statistics(module: SERModule) -> set[str]:
 def source_checkpoint(source: str) -> Path:
     """The checkpoint `init_from` names: a file, or a run folder's best checkpoint (its last when it has none)."""
     path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise CheckpointError(
+            f"init_from: no run folder or checkpoint at {path}; pass a serlab-train run folder or a checkpoint file"
+        )
     if not path.is_dir():
         return path
     found = checkpoint_in(path)
