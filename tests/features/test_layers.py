@@ -4,9 +4,13 @@ import pytest
 import torch
 from torch import nn
 
+from serlab.cli.train import train
 from serlab.errors import UserError
 from serlab.features.layers import LayerMix, PretrainedFrontend, load_pretrained
 from serlab.features.normalize import FeatureNorm
+from tests.conftest import compose_train
+from tests.features.pretrained import tiny_hf_encoder
+from tests.options import small
 
 
 class Toy(PretrainedFrontend):
@@ -106,6 +110,8 @@ def test_the_encoder_has_its_own_learning_rate():
         ({"freeze": "some"}, "frontend.freeze"),
         ({"freeze": "all", "encoder_lr": 1e-5}, "frontend.encoder_lr"),
         ({"freeze": "none", "encoder_lr": -1.0}, "frontend.encoder_lr"),
+        ({"freeze": "all", "warmup_epochs": 1}, r"frontend.warmup_epochs .*needs frontend.freeze other than 'all'"),
+        ({"freeze": "none", "warmup_epochs": -1}, "frontend.warmup_epochs must be 0 or more"),
     ],
 )
 def test_bad_policies_are_refused_in_one_line(policy, message):
@@ -120,3 +126,45 @@ def test_a_model_that_cannot_be_found_is_a_user_error():
 
     with pytest.raises(UserError, match=r"^frontend.model: org/nothing is not in the local Hugging Face cache"):
         load_pretrained(missing, "org/nothing")
+
+
+def test_a_warm_up_holds_the_encoder_frozen_for_its_first_epochs():
+    frontend = Toy(freeze="top:1", warmup_epochs=2)
+    top = frontend.encoder["blocks"][2]
+    # in the optimizer's groups from the start, so that its state stays consistent when the warm-up ends
+    assert {id(p) for p in frontend.parameter_groups()[1]["params"]} == {id(p) for p in top.parameters()}
+    for epoch, warming_up in [(0, True), (1, True), (2, False), (3, False)]:
+        frontend.start_epoch(epoch)
+        frontend.train()
+        frontend.zero_grad()
+        feats, _ = frontend(torch.randn(2, 6), torch.tensor([6, 4]))
+        feats.sum().backward()
+        assert frontend.mix.scores.grad is not None
+        assert (top[0].weight.grad is None) == warming_up and top.training != warming_up
+        assert not any(block.training for block in frontend.encoder["blocks"][:2])
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory):
+    return tiny_hf_encoder(tmp_path_factory.mktemp("encoders") / "wav2vec2")
+
+
+def test_the_warm_up_continues_in_a_resumed_run_and_then_the_encoder_trains(tmp_path, data_dir, tiny_encoder):
+    from transformers import AutoModel
+
+    start = {name: p.detach() for name, p in AutoModel.from_pretrained(tiny_encoder).named_parameters()}
+    frontend = [f"frontend.model={tiny_encoder}", "frontend.freeze=top:1", "frontend.warmup_epochs=2"]
+    run = ["frontend=hf_encoder", *frontend, *small("crnn"), "debug=limit", "test=false", "ckpt_path=last"]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    top = [name for name in start if name.startswith("encoder.layers.1.")]
+    moved = []
+    for epochs in (1, 2, 3):  # epochs 0 and 1 warm up, the second in a resumed run; epoch 2 trains the top layer
+        train(compose_train(tmp_path, data_dir, *run, f"trainer.max_epochs={epochs}"))
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        weights = {name.removeprefix("frontend.encoder."): w for name, w in checkpoint["state_dict"].items()}
+        moved.append([name for name in top if not torch.equal(weights[name], start[name])])
+        assert checkpoint["state_dict"]["frontend.mix.scores"].any()  # the layer mix learns from the first epoch
+        # the top layer's group is in the optimizer from the first epoch on
+        groups = checkpoint["optimizer_states"][0]["param_groups"]
+        assert len(groups[1]["params"]) == len(top)
+    assert moved[:2] == [[], []] and moved[2] == top

@@ -16,7 +16,7 @@ from serlab.errors import UserError
 from serlab.training.build import build_datamodule, build_module
 from serlab.training.checkpointing import CheckpointError
 from serlab.training.module import SERModule
-from serlab.training.transfer import freeze, init_from
+from serlab.training.transfer import freeze, init_from, patterns
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 # One short epoch, with global frame statistics so that the normaliser has some to carry.
@@ -79,6 +79,15 @@ def test_kept_statistics_come_from_the_checkpoint(source, tmp_path, data_dir):
     assert init_from(cfg, module, resumed=None)["statistics"] == "kept"
     weights = saved(source, "last.ckpt")["state_dict"]
     assert all(torch.equal(module.state_dict()[name], weights[name]) for name in STATISTICS)
+    assert not module.frontend.norm.needs_statistics
+
+
+def test_testing_without_training_needs_the_checkpoints_statistics(source, tmp_path, data_dir):
+    cfg, module = built(tmp_path, data_dir, f"init_from={source}", "train=false")
+    with pytest.raises(ConfigError, match="^init_from with train=false: .* init_from_keep_statistics=true"):
+        init_from(cfg, module, resumed=None)
+    cfg, module = built(tmp_path, data_dir, f"init_from={source}", "train=false", "init_from_keep_statistics=true")
+    init_from(cfg, module, resumed=None)
     assert not module.frontend.norm.needs_statistics
 
 
@@ -172,6 +181,13 @@ def test_frozen_parts_leave_the_optimizer_and_stay_in_eval_mode(tmp_path, data_d
     assert module.model.training and module.model.head.training and module.frontend.training
     with pytest.raises(ConfigError, match=r"^freeze: \['\*'\] leaves no parameter to train"):
         freeze(module, ["*"])
+
+
+def test_patterns_are_a_list_or_one_string(tmp_path, data_dir):
+    assert patterns(compose_train(tmp_path, data_dir, "freeze=model.encoder.*"), "freeze") == ["model.encoder.*"]
+    assert patterns(compose_train(tmp_path, data_dir, "freeze=[a.*,b]"), "freeze") == ["a.*", "b"]
+    with pytest.raises(ConfigError, match=r"^freeze=\[1\]: expected a list of name patterns"):
+        patterns(compose_train(tmp_path, data_dir, "freeze=[1]"), "freeze")
 
 
 def test_a_fine_tuned_run_keeps_its_frozen_weights_and_records_where_they_came_from(source, tmp_path, data_dir):

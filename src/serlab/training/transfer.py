@@ -78,6 +78,11 @@ def statistics(module: SERModule) -> set[str]:
     }
 
 
+def unfilled(module: SERModule) -> bool:
+    """Whether a normaliser of the module still waits for its statistics."""
+    return any(isinstance(part, (FeatureNorm, VectorNorm)) and part.needs_statistics for part in module.modules())
+
+
 def source_checkpoint(source: str) -> Path:
     """The checkpoint `init_from` names: a file, or a run folder's best checkpoint (its last when it has none)."""
     path = Path(source).expanduser().resolve()
@@ -139,6 +144,11 @@ def init_from(cfg: DictConfig, module: SERModule, resumed: Path | None) -> dict[
             "speakers have none in the checkpoint; leave init_from_keep_statistics=false"
         )
     gathered = set() if keep_statistics else statistics(module) - skipped
+    if gathered and not cfg.get("train", True) and unfilled(module):
+        raise ConfigError(
+            "init_from with train=false: statistics are gathered when fitting starts, so the normalisers would stay "
+            "empty; add init_from_keep_statistics=true to test with the checkpoint's own"
+        )
     new_classes = classes != module.classes
     heads = class_dependent(cfg, module) if new_classes else set()
     fresh = [
