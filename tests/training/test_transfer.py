@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -96,11 +97,19 @@ def test_testing_without_training_needs_the_checkpoints_statistics(source, tmp_p
     [(RENAMED, ["neutral", "joy", "angry", "sad"]), (("~data.label_map.sad",), ["neutral", "happy", "angry"])],
     ids=["same-count-other-names", "fewer-classes"],
 )
-def test_other_classes_start_the_head_afresh_and_load_the_rest(source, tmp_path, data_dir, labels, classes):
+def test_other_classes_start_the_head_afresh_and_load_the_rest(source, tmp_path, data_dir, labels, classes, caplog):
     cfg, module = built(tmp_path, data_dir, f"init_from={source}", *labels)
     assert module.classes == classes
     before = snapshot(module)
-    record = init_from(cfg, module, resumed=None)
+    with caplog.at_level(logging.INFO, logger="serlab.training.transfer"):
+        record = init_from(cfg, module, resumed=None)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "serlab.training.transfer"]
+    assert "\n" not in line and line.endswith("so the output heads start afresh")
+    counts = (
+        f"loaded {record['loaded']} tensors, kept 2 freshly initialised (model.head.weight, model.head.bias), "
+        "skipped 0 by pattern; 3 normaliser statistics tensors to gather on this corpus"
+    )
+    assert counts in line
     assert record["fresh"] == HEAD and record["classes"] == ["neutral", "happy", "angry", "sad"]
     weights, after = saved(source)["state_dict"], module.state_dict()
     assert all(torch.equal(after[name], before[name]) for name in HEAD)  # left as built

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,65 @@ def same_shape(a: Any, b: Any) -> bool:
     return not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What `init_from` does with each tensor of the module's state dict, by name."""
+
+    loaded: list[str]
+    # left as built: missing from the checkpoint, held there in another shape, or an output head of other classes
+    fresh: list[str]
+    # left as built by init_from_include / init_from_exclude
+    skipped: list[str]
+    # normaliser statistics, left to be gathered on this run's training split
+    gathered: list[str]
+
+    def summary(self) -> str:
+        """One line of counts, naming the first few fresh tensors."""
+        shown = ", ".join(self.fresh[:SHOWN]) + (", ..." if len(self.fresh) > SHOWN else "")
+        return (
+            f"loaded {len(self.loaded)} tensors, kept {len(self.fresh)} freshly initialised"
+            + (f" ({shown})" if self.fresh else "")
+            + f", skipped {len(self.skipped)} by pattern; {len(self.gathered)} normaliser statistics tensors to "
+            "gather on this corpus"
+        )
+
+
+def plan(cfg: DictConfig, module: SERModule, weights: dict[str, Any], classes: list[str]) -> Plan:
+    """Sort the module's tensors by what `init_from` does with them, given the checkpoint's `weights` and `classes`."""
+    ours = module.state_dict()
+    names = list(ours)
+    include, exclude = patterns(cfg, "init_from_include"), patterns(cfg, "init_from_exclude")
+    chosen = matching("init_from_include", include, names, "tensor") if include else set(names)
+    skipped = (set(names) - chosen) | matching("init_from_exclude", exclude, names, "tensor")
+    keep_statistics = bool(cfg.get("init_from_keep_statistics", False))
+    gathered = set() if keep_statistics else statistics(module) - skipped
+    heads = class_dependent(cfg, module) if classes != module.classes else set()
+    candidates = [name for name in names if name not in skipped | gathered]
+    fresh = [name for name in candidates if name in heads or not same_shape(weights.get(name), ours[name])]
+    return Plan(
+        loaded=[name for name in candidates if name not in fresh],
+        fresh=fresh,
+        skipped=[name for name in names if name in skipped],
+        gathered=[name for name in names if name in gathered],
+    )
+
+
+def check_statistics(cfg: DictConfig, module: SERModule) -> None:
+    """Refuse statistics that cannot serve this run: per-speaker ones kept, or none while none will be gathered."""
+    if cfg.get("init_from_keep_statistics", False) and isinstance(module.frontend.norm, SpeakerNorm):
+        raise ConfigError(
+            "init_from_keep_statistics: frontend.normalize=speaker keeps statistics per speaker, and this corpus's "
+            "speakers have none in the checkpoint; leave init_from_keep_statistics=false"
+        )
+    if not cfg.get("train", True) and unfilled(module):
+        raise ConfigError(
+            "init_from with train=false: statistics are gathered when fitting starts, so the normalisers would stay "
+            "empty; add init_from_keep_statistics=true to test with the checkpoint's own"
+        )
+
+
 def init_from(cfg: DictConfig, module: SERModule, resumed: Path | None) -> dict[str, Any] | None:
-    """Load `cfg.init_from` into `module` (see the module's docstring), log one line about it and keep the record
+    """Load `cfg.init_from` into `module` (see this module's docstring), log one line about it and keep the record
     in `module.transfer`; a resumed run takes the record from its checkpoint. Returns the record."""
     source = cfg.get("init_from")
     if source is None:
@@ -131,56 +189,24 @@ def init_from(cfg: DictConfig, module: SERModule, resumed: Path | None) -> dict[
         return module.transfer
     path = source_checkpoint(str(source))
     state, _, classes = load_run(path, key="init_from")
-    weights: dict[str, Any] = state["state_dict"]
-    ours = module.state_dict()
-    names = list(ours)
-    include, exclude = patterns(cfg, "init_from_include"), patterns(cfg, "init_from_exclude")
-    chosen = matching("init_from_include", include, names, "tensor") if include else set(names)
-    skipped = (set(names) - chosen) | matching("init_from_exclude", exclude, names, "tensor")
-    keep_statistics = bool(cfg.get("init_from_keep_statistics", False))
-    if keep_statistics and isinstance(module.frontend.norm, SpeakerNorm):
+    steps = plan(cfg, module, state["state_dict"], classes)
+    if not steps.loaded:
         raise ConfigError(
-            "init_from_keep_statistics: frontend.normalize=speaker keeps statistics per speaker, and this corpus's "
-            "speakers have none in the checkpoint; leave init_from_keep_statistics=false"
+            f"init_from: no tensor of {path} fits this run's module ({steps.summary()}): is it a run of the same model?"
         )
-    gathered = set() if keep_statistics else statistics(module) - skipped
-    if gathered and not cfg.get("train", True) and unfilled(module):
-        raise ConfigError(
-            "init_from with train=false: statistics are gathered when fitting starts, so the normalisers would stay "
-            "empty; add init_from_keep_statistics=true to test with the checkpoint's own"
-        )
-    new_classes = classes != module.classes
-    heads = class_dependent(cfg, module) if new_classes else set()
-    fresh = [
-        name
-        for name in names
-        if name not in skipped | gathered and (name in heads or not same_shape(weights.get(name), ours[name]))
-    ]
-    loaded = [name for name in names if name not in skipped | gathered and name not in fresh]
-    if not loaded:
-        raise ConfigError(
-            f"init_from: no tensor of {path} fits this run's module ({len(fresh)} differ in shape or are missing, "
-            f"{len(skipped)} skipped by init_from_include/exclude): is it a run of the same model?"
-        )
-    module.load_state_dict({name: weights[name] for name in loaded}, strict=False)
+    module.load_state_dict({name: state["state_dict"][name] for name in steps.loaded}, strict=False)
+    check_statistics(cfg, module)
     module.transfer = {
         "checkpoint": str(path),
         "sha256": sha256(path),
         "classes": classes,
-        "loaded": len(loaded),
-        "fresh": fresh,
-        "skipped": len(skipped),
-        "statistics": "kept" if keep_statistics else "gathered",
+        "loaded": len(steps.loaded),
+        "fresh": steps.fresh,
+        "skipped": len(steps.skipped),
+        "statistics": "kept" if cfg.get("init_from_keep_statistics", False) else "gathered",
     }
-    shown = ", ".join(fresh[:SHOWN]) + (", ..." if len(fresh) > SHOWN else "")
-    log.info(
-        "init_from %s: loaded %d tensors, kept %d freshly initialised%s, skipped %d by pattern; %s%s",
-        path, len(loaded), len(fresh), f" ({shown})" if fresh else "", len(skipped),
-        "normaliser statistics kept from it" if keep_statistics
-        else f"{len(gathered)} normaliser statistics tensors gathered on this corpus",
-        f"; its classes {classes} are not this run's {module.classes}, so the output heads start afresh"
-        if new_classes else "",
-    )  # fmt: skip
+    heads = f"; its classes {classes} are not this run's {module.classes}, so the output heads start afresh"
+    log.info("init_from %s: %s%s", path, steps.summary(), heads if classes != module.classes else "")
     return module.transfer
 
 
