@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from serlab.cli.cv import cross_validate
 from serlab.cli.train import train
 from serlab.config_check import ConfigError
 from serlab.errors import UserError
@@ -18,7 +19,7 @@ from serlab.training.build import build_datamodule, build_module
 from serlab.training.checkpointing import CheckpointError
 from serlab.training.module import SERModule
 from serlab.training.transfer import freeze, init_from, patterns
-from tests.conftest import cli_overrides, compose_train, run_cli
+from tests.conftest import TINY_OVERRIDES, cli_overrides, compose_train, run_cli
 
 # One short epoch, with global frame statistics so that the normaliser has some to carry.
 SHORT = ("debug=limit", "trainer.max_epochs=1", "frontend.normalize=global")
@@ -227,6 +228,18 @@ def test_a_fine_tuned_run_keeps_its_frozen_weights_and_records_where_they_came_f
     # the same folder resumed with another init_from is refused
     with pytest.raises(UserError, match="^init_from: ckpt_path=.* resumes a run that started from init_from="):
         train(compose_train(tmp_path, data_dir, *SHORT, f"init_from={tmp_path}", "ckpt_path=last"))
+
+
+def test_every_cv_fold_starts_from_the_run_and_an_interrupted_one_resumes(source, tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, *TINY_OVERRIDES, *SHORT, f"init_from={source}", "cv.folds=[0]",
+                        config_name="cv")  # fmt: skip
+    cross_validate(cfg)
+    fold = tmp_path / "run" / "fold_0" / "seed_42"
+    record = json.loads((fold / "metrics.json").read_text())["init_from"]
+    assert record["checkpoint"] == str(source / "checkpoints" / "best.ckpt")
+    (fold / "metrics.json").unlink()  # interrupted before testing: continued from the fold's last.ckpt
+    cross_validate(cfg)
+    assert json.loads((fold / "metrics.json").read_text())["init_from"] == record
 
 
 @pytest.mark.slow
