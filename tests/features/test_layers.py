@@ -149,6 +149,7 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory):
     return tiny_hf_encoder(tmp_path_factory.mktemp("encoders") / "wav2vec2")
 
 
+@pytest.mark.slow
 def test_the_warm_up_continues_in_a_resumed_run_and_then_the_encoder_trains(tmp_path, data_dir, tiny_encoder):
     from transformers import AutoModel
 
