@@ -41,9 +41,10 @@ import torch
 
 from serlab.data.audio import AudioSettings, load_audio
 from serlab.data.corpora.emodb import EmoDB
-from serlab.data.functionals import OpenSmileFunctionals, standardise_per_speaker
+from serlab.data.functionals import OpenSmileFunctionals
 from serlab.data.manifest import Utterance
 from serlab.data.perturb import SpeedPerturbation
+from serlab.data.speaker_norm import standardise_per_speaker
 from serlab.data.splits import LeaveOneSpeakerOut
 
 FEATURE_SETS = {"eGeMAPS": "eGeMAPSv02", "ComParE": "ComParE_2016"}

@@ -75,6 +75,21 @@ def test_each_utterance_gets_mean_and_std_per_layer_over_its_real_frames_only(tm
     assert stats.abs().max() < 1e3
 
 
+def test_per_speaker_statistics_are_standardised_within_each_speaker_and_the_cache_keeps_raw_ones(tmp_path):
+    waves = chirps([0.5, 1.3, 0.8, 0.6, 1.1])
+    speakers = ["a", "b", "a", "b", "a"]
+    raw = PretrainedEmbeddings(FakeEncoder(), cache_dir=tmp_path)(waves, 16000, speakers)
+    adaptive = PretrainedEmbeddings(FakeEncoder(), cache_dir=tmp_path, per_speaker=True)(waves, 16000, speakers)
+    for speaker in "ab":
+        rows = torch.tensor([s == speaker for s in speakers])
+        own = raw[rows]
+        spread = own.std(0, correction=0)
+        expected = (own - own.mean(0)) / torch.where(spread > 1e-8, spread, torch.ones_like(spread))
+        torch.testing.assert_close(adaptive[rows], expected)
+    # the speaker-adaptive run read the raw statistics the first one cached
+    torch.testing.assert_close(PretrainedEmbeddings(FakeEncoder(), cache_dir=tmp_path)(waves, 16000, speakers), raw)
+
+
 def test_a_second_call_and_nine_more_folds_only_read_the_cache(tmp_path, caplog):
     caplog.set_level("INFO", logger="serlab.data.embeddings")
     waves = chirps([0.5, 1.3, 0.8])

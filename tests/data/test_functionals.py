@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from serlab.data.functionals import OpenSmileFunctionals, standardise_per_speaker
+from serlab.data.functionals import OpenSmileFunctionals
+from serlab.data.speaker_norm import standardise_per_speaker
 
 
 def tones(n: int, seconds: float = 0.5, rate: int = 16000) -> list[torch.Tensor]:
@@ -14,7 +15,7 @@ def tones(n: int, seconds: float = 0.5, rate: int = 16000) -> list[torch.Tensor]
 
 def test_one_vector_per_utterance_and_a_second_pass_reads_the_cache(tmp_path, monkeypatch):
     extractor = OpenSmileFunctionals("eGeMAPSv02", cache_dir=tmp_path)
-    first = extractor(tones(3), 16000, ['a'] * 3)
+    first = extractor(tones(3), 16000, ["a"] * 3)
     assert first.shape == (3, extractor.size) == (3, 88) and torch.isfinite(first).all()
     assert not torch.equal(first[0], first[1])
     assert len(list((tmp_path / "eGeMAPSv02").glob("*.npy"))) == 3
@@ -23,15 +24,15 @@ def test_one_vector_per_utterance_and_a_second_pass_reads_the_cache(tmp_path, mo
         raise AssertionError("openSMILE ran again although every utterance is cached")
 
     monkeypatch.setattr(extractor.smile, "process_signal", refuse)
-    torch.testing.assert_close(extractor(tones(3), 16000, ['a'] * 3), first)
+    torch.testing.assert_close(extractor(tones(3), 16000, ["a"] * 3), first)
 
 
 def test_a_damaged_entry_is_computed_again(tmp_path):
     extractor = OpenSmileFunctionals("eGeMAPSv02", cache_dir=tmp_path)
-    first = extractor(tones(1), 16000, ['a'])
+    first = extractor(tones(1), 16000, ["a"])
     (entry,) = (tmp_path / "eGeMAPSv02").glob("*.npy")
     entry.write_bytes(b"not an array")
-    torch.testing.assert_close(extractor(tones(1), 16000, ['a']), first)
+    torch.testing.assert_close(extractor(tones(1), 16000, ["a"]), first)
 
 
 def test_non_finite_values_become_zero_and_are_reported(monkeypatch, caplog):
@@ -39,7 +40,7 @@ def test_non_finite_values_become_zero_and_are_reported(monkeypatch, caplog):
     monkeypatch.setattr(
         extractor, "compute", lambda samples, rate: [np.full(extractor.size, np.nan, np.float32)] * len(samples)
     )
-    out = extractor(tones(2), 16000, ['a', 'b'])
+    out = extractor(tones(2), 16000, ["a", "b"])
     assert torch.all(out == 0) and "non-finite" in caplog.text
 
 

@@ -61,3 +61,15 @@ def test_a_folder_holding_a_finished_run_is_refused_unless_resumed_or_overwritte
     assert (run / "metrics.json").read_text() == "{}"
     train(compose_train(tmp_path, data_dir, "debug=fdr", "overwrite=true"))
     assert "metrics" in json.loads((run / "metrics.json").read_text())
+
+
+def test_final_weights_keeps_the_last_epochs_weights_trains_every_epoch_and_tests_them(tmp_path, data_dir):
+    cfg = compose_train(tmp_path, data_dir, "callbacks=[default,final_weights]", "trainer.max_epochs=3")
+    assert "early_stopping" not in cfg.callbacks or cfg.callbacks.early_stopping is None
+    train(cfg)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
+    kept = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)
+    assert kept["epoch"] == 2
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert Path(record["checkpoint"]).name == "last.ckpt"

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from serlab.data.cache import save_npy
+from serlab.data.speaker_norm import standardise_per_speaker
 from serlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,21 @@ class PretrainedEmbeddings:
     encoder's fingerprint and the pooling, so every later fold, seed or run only reads them back;
     several processes may fill one cache at once (entries are written whole, then renamed). Utterances
     not yet cached are encoded in batches of similar length holding up to `batch_seconds` of padded audio.
+    `per_speaker=True` is the declared speaker-adaptive mode: each speaker's statistics are standardised with
+    that speaker's own mean and deviation, test speakers' unlabelled utterances included (transductive).
     """
 
-    per_speaker = False  # statistics of each utterance alone
-
-    def __init__(self, encoder: HiddenStates, cache_dir: str | Path | None = None, batch_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        encoder: HiddenStates,
+        cache_dir: str | Path | None = None,
+        batch_seconds: float = 60.0,
+        per_speaker: bool = False,
+    ) -> None:
         if batch_seconds <= 0:
             raise UserError(f"batch_seconds must be > 0 (seconds of audio per encoder batch), got {batch_seconds}")
         self.encoder = encoder
+        self.per_speaker = per_speaker
         self.batch_seconds = batch_seconds
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / encoder.fingerprint
 
@@ -65,7 +73,7 @@ class PretrainedEmbeddings:
         return math.prod(self.shape)
 
     def __call__(self, waveforms: list[torch.Tensor], sample_rate: int, speakers: list[str]) -> torch.Tensor:
-        """(utterances, layers, 2 * dim) statistics; `speakers` is unused (every vector stream is called alike)."""
+        """(utterances, layers, 2 * dim) statistics (`speakers` matters only per speaker)."""
         if sample_rate != self.encoder.sample_rate:
             raise UserError(
                 f"data.audio.sample_rate is {sample_rate} Hz but the encoder reads {self.encoder.sample_rate} Hz "
@@ -89,8 +97,8 @@ class PretrainedEmbeddings:
             self.encoder.fingerprint, len(missing), len(found) - len(missing),
         )  # fmt: skip
         rows = [computed[i] if stats is None else stats for i, stats in enumerate(found)]
-        table = np.stack(rows) if rows else np.zeros((0, *self.shape), dtype=np.float32)
-        return torch.from_numpy(table)
+        table = torch.from_numpy(np.stack(rows) if rows else np.zeros((0, *self.shape), dtype=np.float32))
+        return standardise_per_speaker(table, speakers) if self.per_speaker else table
 
     def compute(self, samples: list[np.ndarray]) -> list[np.ndarray]:
         """Statistics of each waveform, encoded together in one batch."""

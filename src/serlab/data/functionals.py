@@ -15,6 +15,7 @@ import torch
 
 from serlab.data.cache import save_npy
 from serlab.data.smile import build_smile, functionals_of, start_worker, worker_functionals
+from serlab.data.speaker_norm import standardise_per_speaker
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,3 @@ class OpenSmileFunctionals:
             return np.load(entry)
         except (OSError, ValueError, EOFError):
             return None  # absent or damaged: computed again and overwritten
-
-
-def standardise_per_speaker(vectors: torch.Tensor, speakers: list[str]) -> torch.Tensor:
-    """Each speaker's rows minus that speaker's mean, over that speaker's deviation (1 where constant)."""
-    out = torch.empty_like(vectors)
-    for speaker in set(speakers):
-        rows = torch.tensor([s == speaker for s in speakers])
-        own = vectors[rows]
-        std = own.std(dim=0, correction=0)
-        out[rows] = (own - own.mean(dim=0)) / torch.where(std > 1e-8, std, torch.ones_like(std))
-    return out
