@@ -70,6 +70,18 @@ def frontend_overrides(frontend: str) -> tuple[str, ...]:
     return tuple(PRETRAINED[frontend](_tiny_encoders())) if frontend in PRETRAINED else ()
 
 
+def preset_choice(preset: str, group: str) -> str | None:
+    """The option of `group` that configs/experiment/<preset>.yaml overrides, None where it keeps the default."""
+    defaults = OmegaConf.load(Path(CONFIG_DIR, "experiment", f"{preset}.yaml")).get("defaults", [])
+    chosen = [entry.get(f"override /{group}") for entry in defaults if isinstance(entry, DictConfig)]
+    return next(filter(None, chosen), None)
+
+
+def preset_overrides(preset: str) -> tuple[str, ...]:
+    """Overrides a test needs to build `experiment=<preset>` offline: its pretrained frontend's small model."""
+    return frontend_overrides(preset_choice(preset, "frontend") or "")
+
+
 def model_node(model: str) -> DictConfig:
     """configs/model/<model>.yaml merged over the sibling options its defaults list extends (fusion: crnn)."""
     node = OmegaConf.load(Path(CONFIG_DIR, "model", f"{model}.yaml"))
