@@ -16,6 +16,13 @@ functionals standardised with that speaker's own statistics, the test speaker's 
 data.streams.functionals.per_speaker=true does), so it compares with the speaker-adaptive presets only.
 `--speed-copies 0.9 1.1` adds a ComParE + SVM row whose training set also holds each training file
 resampled to those speeds (as data/perturb=speed makes them); validation and test files stay as recorded.
+`--pretrained-baselines` adds reference rows on frozen pretrained encoders read from `--models` (its
+whisper-tiny.en/ folder and byol-s-512/byol-s-512.pth): Whisper's last layer, mean over each clip's real
+frames (serlab's embeddings stream, cached under --embeddings-cache), + linear SVM and + logistic
+regression (bench/emodb_embeddings.py's); BYOL-S's output, mean and max over time, + linear SVM, its
+log-mel standardised with the training speakers' statistics of each fold (as frontend.normalize=global);
+ComParE ⊕ that Whisper mean, each block standardised then scaled by 1/sqrt(its size) so both weigh
+alike, + linear SVM. C is chosen on validation UAR as for every baseline row.
 
 Baselines need `pip install opensmile scikit-learn` (the `bench` extra); their functionals come from
 serlab's own extractor (the ones model=fusion reads) and are cached under --cache, so a second run
@@ -32,7 +39,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +88,18 @@ def linear_fold(
     copies: Sequence[np.ndarray] = (),
     classifier: Callable[[float], Any] = linear_svm,
     grid: Sequence[float] = SVM_C,
+    column_scale: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Standardise on training speakers (and their copies), pick C from `grid` by validation UAR, score the test
-    speaker; `val_uar` is the chosen C's validation UAR."""
+    """Standardise on training speakers (and their copies), then scale each column by `column_scale` if given,
+    pick C from `grid` by validation UAR, score the test speaker; `val_uar` is the chosen C's validation UAR."""
     from sklearn.preprocessing import StandardScaler
 
     train, val, test = (sides == s for s in ("train", "val", "test"))
     x_train = np.concatenate([x[train], *(c[train] for c in copies)])
     y_train = np.tile(y[train], 1 + len(copies))
     scaler = StandardScaler().fit(x_train)
-    z_train, z = (np.nan_to_num(scaler.transform(a)) for a in (x_train, x))
+    scale = 1.0 if column_scale is None else column_scale
+    z_train, z = (np.nan_to_num(scaler.transform(a)) * scale for a in (x_train, x))
     fitted = {c: classifier(c).fit(z_train, y_train) for c in grid}
     on_val = {c: scores(y[val], model.predict(z[val]))["uar"] for c, model in fitted.items()}
     best = max(grid, key=on_val.__getitem__)
@@ -125,6 +134,67 @@ def baseline(
     return {"per_fold": per_fold, "wall_s": time.perf_counter() - start}
 
 
+def whisper_means(rows: list[Utterance], waves: list[torch.Tensor], folder: Path, cache: Path) -> np.ndarray:
+    """Per clip, the mean of frozen Whisper's last layer over its real frames (the embeddings stream's, cached)."""
+    from serlab.data.embeddings import PretrainedEmbeddings
+    from serlab.data.encoders import WhisperEncoder
+
+    encoder = WhisperEncoder(str(folder))
+    stats = PretrainedEmbeddings(encoder, cache_dir=cache)(waves, SAMPLE_RATE, [r.speaker for r in rows]).numpy()
+    return stats[:, -1, : encoder.dim]
+
+
+@torch.no_grad()
+def byol_s_pooled(waves: list[torch.Tensor], weights: Path, training: np.ndarray) -> np.ndarray:
+    """Per clip, frozen BYOL-S's output (512-d, 80 ms frames) averaged and maximised over time, concatenated;
+    its log-mel input standardised with the statistics of the `training` clips (frontend.normalize=global)."""
+    from serlab.features.byol_s import ByolS
+
+    frontend = ByolS(str(weights), normalize="global").eval()
+    lengths = [torch.tensor([len(w)]) for w in waves]
+    for wave, length, used in zip(waves, lengths, training):
+        if used:
+            frontend.norm.accumulate(*frontend.raw_features(wave[None], length))
+    pooled = []
+    for wave, length in zip(waves, lengths):
+        frames = frontend(wave[None], length)[0][0]
+        pooled.append(torch.cat([frames.mean(-1), frames.amax(-1)]).numpy())
+    return np.stack(pooled)
+
+
+def pretrained_baselines(
+    rows: list[Utterance], waves: list[torch.Tensor], models: Path, cache: Path, embeddings: Path, folds: list[int]
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """The rows of frozen pretrained encoders + linear classifiers (see the docstring): label and row, each
+    as soon as it is done."""
+    # imported here: emodb_embeddings imports this script's fold code, so a top-level import would be circular
+    from emodb_embeddings import LR_C, fold_sides, logistic
+
+    classes = sorted({r.label for r in rows})
+    y = np.array([classes.index(r.label) for r in rows])
+    sides = {fold: fold_sides(rows, fold) for fold in folds}
+
+    start = time.perf_counter()
+    whisper = whisper_means(rows, waves, models / "whisper-tiny.en", embeddings)
+    encoded = time.perf_counter() - start
+    for label, fit in [("SVM", {}), ("logistic regression", {"classifier": logistic, "grid": LR_C})]:
+        start = time.perf_counter()
+        per_fold = [linear_fold(whisper, y, sides[fold], **fit) for fold in folds]
+        yield f"Whisper last mean + {label}", {"per_fold": per_fold, "wall_s": encoded + time.perf_counter() - start}
+
+    start = time.perf_counter()
+    compare = functionals(rows, waves, FEATURE_SETS["ComParE"], cache)
+    joined = np.concatenate([compare, whisper], axis=1)
+    scale = np.concatenate([np.full(block.shape[1], block.shape[1] ** -0.5) for block in (compare, whisper)])
+    per_fold = [linear_fold(joined, y, sides[fold], column_scale=scale) for fold in folds]
+    yield "ComParE ⊕ Whisper + SVM", {"per_fold": per_fold, "wall_s": encoded + time.perf_counter() - start}
+
+    start = time.perf_counter()
+    weights = models / "byol-s-512" / "byol-s-512.pth"
+    per_fold = [linear_fold(byol_s_pooled(waves, weights, sides[fold] == "train"), y, sides[fold]) for fold in folds]
+    yield "BYOL-S mean+max + SVM", {"per_fold": per_fold, "wall_s": time.perf_counter() - start}
+
+
 def preset(
     emodb: str, name: str, seeds: list[int], folds: list[int] | None, out: Path, overrides: list[str]
 ) -> dict[str, object]:
@@ -150,6 +220,13 @@ def pm(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.3f}"
 
 
+def print_baseline(label: str, row: dict[str, Any]) -> None:
+    """One baseline row: UAR, WAR and F1 mean ± std over its folds, and its wall time."""
+    cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
+    runs = f"{len(row['per_fold'])} folds"
+    print(f"{label:<28} {runs:>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+
+
 def summary_cells(stats: dict[str, dict[str, float]]) -> str:
     """UAR, WAR and F1 cells from a summary's {metric: {mean, std}}."""
     return " ".join(f"{stats[k]['mean']:.3f} ± {stats[k]['std']:.3f}".rjust(13) for k in ("uar", "war", "f1"))
@@ -168,8 +245,20 @@ def main() -> None:
     parser.add_argument("--speed-copies", type=float, nargs="+", default=None, metavar="SPEED",
                         help="add a ComParE + SVM row trained on the training speakers' files "
                              "and their copies at these speeds")  # fmt: skip
+    parser.add_argument(
+        "--pretrained-baselines",
+        action="store_true",
+        help="add the rows of frozen Whisper and BYOL-S + linear classifiers (see --models)",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=Path("../shared/models"),
+        help="holds whisper-tiny.en/ and byol-s-512/byol-s-512.pth",
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep CV folders here (default: a temporary folder)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "serlab" / "functionals")
+    parser.add_argument("--embeddings-cache", type=Path, default=Path.home() / ".cache" / "serlab" / "embeddings")
     args, overrides = parser.parse_known_args()
     emodb = str(Path(args.emodb).resolve())
     rows = EmoDB(emodb).scan()
@@ -177,18 +266,21 @@ def main() -> None:
     print(f"{'system':<28} {'runs':>10} {'UAR':>13} {'WAR':>13} {'F1':>13} {'wall s':>8}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
-        if not args.no_baselines:
-            # decoded once for all baseline rows (see the docstring on their wall times)
+        # decoded once for all baseline rows (see the docstring on their wall times)
+        if not args.no_baselines or args.pretrained_baselines:
             waves = [load_audio(r.path, AudioSettings(sample_rate=SAMPLE_RATE)) for r in rows]
+        if not args.no_baselines:
             wanted = [(f"{label} + linear SVM", feature_set, False, []) for label, feature_set in FEATURE_SETS.items()]
             if args.speed_copies:
                 wanted.append(("ComParE + SVM, speed copies", FEATURE_SETS["ComParE"], False, args.speed_copies))
             if args.adaptive_baseline:
                 wanted.append(("ComParE + SVM, per speaker", FEATURE_SETS["ComParE"], True, []))
             for label, feature_set, per_speaker, speeds in wanted:
-                row = baseline(rows, waves, feature_set, args.cache, folds, per_speaker, speeds)
-                cells = " ".join(f"{pm([f[k] for f in row['per_fold']]):>13}" for k in ("uar", "war", "f1"))
-                print(f"{label:<28} {f'{len(folds)} folds':>10} {cells} {row['wall_s']:>8.0f}", flush=True)
+                print_baseline(label, baseline(rows, waves, feature_set, args.cache, folds, per_speaker, speeds))
+        if args.pretrained_baselines:
+            found = pretrained_baselines(rows, waves, args.models, args.cache, args.embeddings_cache, folds)
+            for label, row in found:
+                print_baseline(label, row)
         for name in args.presets:
             row = preset(emodb, name, args.seeds, args.folds, out, overrides)
             s = row["summary"]

@@ -45,10 +45,11 @@ def options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
 
 
 # Pretrained frontends read a model folder; contract tests give them small random encoders written once per run.
-PRETRAINED: dict[str, Callable[[Path], list[str]]] = {
-    "whisper": lambda root: [f"frontend.model={tiny_whisper(root / 'whisper')}"],
-    "byol_s": lambda root: [f"frontend.weights={random_byol_s(root / 'byol_s.pth')}"],
-    "hf_encoder": lambda root: [f"frontend.model={tiny_hf_encoder(root / 'wav2vec2')}"],
+# Each: the key naming the model, and how to write its small encoder into a folder.
+PRETRAINED: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "whisper": ("frontend.model", lambda root: tiny_whisper(root / "whisper")),
+    "byol_s": ("frontend.weights", lambda root: random_byol_s(root / "byol_s.pth")),
+    "hf_encoder": ("frontend.model", lambda root: tiny_hf_encoder(root / "wav2vec2")),
 }
 
 MODELS = options("model")
@@ -65,9 +66,37 @@ def _tiny_encoders() -> Path:
 
 
 @functools.cache
+def tiny_encoder(frontend: str) -> Path:
+    """The small local encoder of pretrained frontend `frontend`, written once per test run."""
+    return PRETRAINED[frontend][1](_tiny_encoders())
+
+
 def frontend_overrides(frontend: str) -> tuple[str, ...]:
     """Overrides a test needs to build `frontend=<frontend>` offline (a small local model for pretrained ones)."""
-    return tuple(PRETRAINED[frontend](_tiny_encoders())) if frontend in PRETRAINED else ()
+    return (f"{PRETRAINED[frontend][0]}={tiny_encoder(frontend)}",) if frontend in PRETRAINED else ()
+
+
+def pretrained_run(frontend: str) -> list[str]:
+    """Overrides training a small attentive-pooling model on pretrained frontend `frontend`'s small local encoder."""
+    return [f"frontend={frontend}", *frontend_overrides(frontend), "model=attention", *small("attention")]
+
+
+def embeddings_overrides() -> tuple[str, ...]:
+    """The Whisper embeddings stream on the small local Whisper, read by a linear probe (model=vector_head)."""
+    stream = ["data/streams/embeddings=whisper", f"data.streams.embeddings.encoder.path={tiny_encoder('whisper')}"]
+    return (*stream, "model=vector_head", "model.streams=[embeddings]")
+
+
+def preset_choice(preset: str, group: str) -> str | None:
+    """The option of `group` that configs/experiment/<preset>.yaml overrides, None where it keeps the default."""
+    defaults = OmegaConf.load(Path(CONFIG_DIR, "experiment", f"{preset}.yaml")).get("defaults", [])
+    chosen = [entry.get(f"override /{group}") for entry in defaults if isinstance(entry, DictConfig)]
+    return next(filter(None, chosen), None)
+
+
+def preset_overrides(preset: str) -> tuple[str, ...]:
+    """Overrides a test needs to build `experiment=<preset>` offline: its pretrained frontend's small model."""
+    return frontend_overrides(preset_choice(preset, "frontend") or "")
 
 
 def model_node(model: str) -> DictConfig:

@@ -16,7 +16,8 @@ from serlab.configs import CONFIG_DIR
 from serlab.training.build import build_datamodule, build_module, check_config
 from tests.conftest import compose_train
 from tests.features.pretrained import real_model
-from tests.options import frontend_overrides
+from tests.options import PRETRAINED, frontend_overrides, preset_choice, preset_overrides
+from tests.training.test_build import steps
 
 GROUPS = [
     "data",
@@ -85,9 +86,11 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
 def test_presets_build_a_module(tmp_path, data_dir, option):
     group = "experiment" if option in options("experiment") else "debug"
     real = option.startswith("emodb")  # presets that pin a corpus the user brings
+    encoders = preset_overrides(option) if group == "experiment" else ()
     cfg = compose_train(
-        tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), tiny=not real
-    )
+        tmp_path, data_dir, f"{group}={option}", *(["data.root=/corpora/emodb"] if real else []), *encoders,
+        tiny=not real,
+    )  # fmt: skip
     if OmegaConf.select(cfg, "data.streams.embeddings.encoder.path"):
         # a preset on a pretrained encoder: its weights from ../shared/models, as a user's local folder
         weights = f"data.streams.embeddings.encoder.path={real_model('whisper-tiny.en')}"
@@ -96,6 +99,18 @@ def test_presets_build_a_module(tmp_path, data_dir, option):
     check_config(cfg)
     module = build_module(cfg, classes)
     assert module.classes == classes and sum(p.numel() for p in module.parameters()) > 0
+
+
+@pytest.mark.parametrize("option", [o for o in options("experiment") if preset_choice(o, "frontend") in PRETRAINED])
+def test_presets_on_pretrained_encoders_train_on_any_corpus_with_the_encoder_frozen(tmp_path, data_dir, option):
+    # they pin no corpus: the synthetic one (the default) trains, as would any data=
+    assert preset_choice(option, "data") is None
+    frontend = preset_choice(option, "frontend")
+    cfg = compose_train(tmp_path, data_dir, f"experiment={option}", *preset_overrides(option))
+    steps(cfg, n=1)
+    module = build_module(cfg, ["a", "b"])
+    assert not any(p.requires_grad for p in module.frontend.encoder.parameters()), f"{frontend} is fine-tuned"
+    assert module.frontend.mix.scores is not None and module.frontend.mix.scores.requires_grad  # the layer mix learns
 
 
 def test_default_experiment_is_the_documented_one(tmp_path, data_dir):

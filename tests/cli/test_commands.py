@@ -128,8 +128,9 @@ def tess_root(tmp_path) -> Path:
         (["data=tess", "data.root={tess}"], "data.split: 2 speaker(s)"),
         (["data=emodb", "data.root={tmp}/nowhere"], "{tmp}/nowhere: no such folder"),
         (["data=emodb"], "data.root: has no value"),
+        (["experiment=byol_s_attention"], "frontend.weights: has no value"),
     ],
-    ids=["bad-value", "impossible-split", "bad-corpus-folder", "missing-value"],
+    ids=["bad-value", "impossible-split", "bad-corpus-folder", "missing-value", "missing-weights"],
 )
 def test_a_user_error_is_one_line_without_traceback_or_config_tree(tmp_path, tess_root, overrides, named):
     places = {"tess": tess_root, "tmp": tmp_path}

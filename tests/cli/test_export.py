@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from serlab.inference import load_recognizer
 from serlab.models.rnn import RecurrentEncoder
 from serlab.training.build import build_module
 from tests.conftest import compose_train
+from tests.features.pretrained import tiny_hf_encoder
+from tests.options import PRETRAINED, embeddings_overrides, pretrained_run
 
 FORMS = {"pytorch", "torchscript", "onnx", "torchscript_int8"}
 
@@ -42,19 +45,36 @@ def test_frame_level_runs_are_refused(tmp_path, data_dir):
         export(compose_train(tmp_path, data_dir, f"ckpt_path={ckpt}", config_name="export"))
 
 
-# fusion: a model that also reads a vector stream, which its programs take as a second input
-MODELS = {"crnn": [], "blstm": [], "fusion": ["data/streams/functionals=egemaps", "model.vector_hidden=8"]}
+def group_norm_encoder(root: Path) -> list[str]:
+    """Attentive pooling on a small wav2vec 2.0 whose convolutions use group norm (it encodes rows one by one).
+    The BLSTM keeps its full size: the small encoder's weights are mostly convolutions, which int8 leaves as
+    they are, and the int8 copy must have weights enough to be the smaller file."""
+    folder = tiny_hf_encoder(root / "wav2vec2", feat_extract_norm="group")
+    return ["frontend=hf_encoder", f"frontend.model={folder}", "model=attention"]
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
+# fusion: a model that also reads a vector stream, which its programs take as a second input; then each pretrained
+# frontend (its small local encoder) under attentive pooling, and a linear probe of the Whisper embeddings stream.
+# Each gives the overrides of its run, writing what it needs in the folder it is given.
+RUNS: dict[str, Callable[[Path], Sequence[str]]] = {
+    "crnn": lambda _: ["model=crnn"],
+    "blstm": lambda _: ["model=blstm"],
+    "fusion": lambda _: ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8"],
+    **{frontend: lambda _, frontend=frontend: pretrained_run(frontend) for frontend in PRETRAINED},
+    "hf_encoder_group_norm": group_norm_encoder,
+    # with a hidden layer: a lone linear head has too few weights for its int8 copy to be the smaller file
+    "embeddings": lambda _: [*embeddings_overrides(), "model.vector_hidden=64"],
+}
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
 def exported(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
 ) -> tuple[Path, dict, Path]:
     """A model trained on two batches, exported to every format: (checkpoint, report, export folder)."""
     root = tmp_path_factory.mktemp(request.param)
     limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
-    model = [f"model={request.param}", *MODELS[request.param]]
-    train(compose_train(root, data_dir, *model, "debug=limit", *limits, "test=false"))
+    train(compose_train(root, data_dir, *RUNS[request.param](root), "debug=limit", *limits, "test=false"))
     ckpt = root / "run" / "checkpoints" / "best.ckpt"
     cfg = compose_train(root / "export", data_dir, f"ckpt_path={ckpt}", "latency_runs=2", config_name="export")
     return ckpt, export(cfg), root / "export" / "run"

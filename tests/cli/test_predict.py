@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from hydra.utils import instantiate
 
 from serlab.cli.predict import list_inputs, predict, windows
 from serlab.cli.train import train
 from serlab.data.audio import load_audio
-from serlab.data.functionals import OpenSmileFunctionals
 from serlab.errors import UserError
 from serlab.inference import audio_settings
 from serlab.training.build import build_module
 from serlab.training.checkpointing import load_run
 from tests.conftest import compose_train, run_cli, write_tone
+from tests.options import PRETRAINED, embeddings_overrides, pretrained_run
 
 CLASSES = ["neutral", "happy", "angry", "sad"]
 PROBS = [f"p_{c}" for c in CLASSES]
@@ -269,25 +270,35 @@ def test_output_suffix_must_name_a_format(tmp_path, data_dir):
         predict(cfg)
 
 
+# fusion: a model joining functionals; each pretrained frontend (its small local encoder) under attentive pooling;
+# a linear probe of the Whisper embeddings stream
+SCORED_RUNS = {
+    "fusion": lambda: ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", "model.hidden=16"],
+    **{frontend: lambda frontend=frontend: pretrained_run(frontend) for frontend in PRETRAINED},
+    "embeddings": embeddings_overrides,
+}
+
+
 @pytest.mark.slow
-def test_a_model_joining_functionals_scores_new_files_with_their_own_functionals(tmp_path, data_dir):
+@pytest.mark.parametrize("run", list(SCORED_RUNS))
+def test_runs_on_streams_or_pretrained_encoders_score_new_files_as_each_file_alone(tmp_path, data_dir, run):
     limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
-    fusion = ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", "model.hidden=16"]
-    train(compose_train(tmp_path / "a", data_dir, *fusion, "debug=limit", *limits, "test=false"))
+    train(compose_train(tmp_path / "a", data_dir, *SCORED_RUNS[run](), "debug=limit", *limits, "test=false"))
     ckpt = tmp_path / "a" / "run" / "checkpoints" / "best.ckpt"
     clips = tmp_path / "clips"
     made = [write_tone(clips / "a.wav", 0.6, 16000), write_tone(clips / "b.wav", 1.3, 22050)]
     _predict(tmp_path, data_dir, ckpt, clips, "batch_size=2")
     rows = _read_csv(tmp_path / "run" / "predictions.csv")
+    assert [r["path"] for r in rows] == ["a.wav", "b.wav"]
     state, run_cfg, classes = load_run(ckpt)
     module = build_module(run_cfg, classes)
     module.load_state_dict(state["state_dict"])
     module.eval()
-    stream = OpenSmileFunctionals("eGeMAPSv02")
     for row, path in zip(rows, made):
         wave = load_audio(path, audio_settings(run_cfg))
+        # the run's streams (functionals, embeddings) as its data side computes them, for this file alone
+        vectors = {name: instantiate(node)([wave], 16000, [""]) for name, node in (run_cfg.data.streams or {}).items()}
         with torch.no_grad():
-            expected = module.loss.predict(
-                module(wave[None], torch.tensor([len(wave)]), vectors={"functionals": stream([wave], 16000, [""])})
-            )[0]
+            expected = module.loss.predict(module(wave[None], torch.tensor([len(wave)]), vectors=vectors))[0]
+        # scored in a padded batch of two: the same as alone
         torch.testing.assert_close(torch.tensor([float(row[c]) for c in PROBS]), expected, atol=1e-5, rtol=0)

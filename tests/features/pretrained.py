@@ -25,8 +25,9 @@ def real_model(name: str) -> Path:
 
 
 def tiny_whisper(folder: Path) -> Path:
-    """A two-block Whisper (d_model 32) with the real input size and positional table, as a model folder."""
-    from transformers import WhisperConfig, WhisperModel
+    """A two-block Whisper (d_model 32) with the real input size and positional table, and Whisper's feature
+    extractor settings (which the embeddings stream reads), as a model folder."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
     torch.manual_seed(0)
     config = WhisperConfig(
@@ -36,6 +37,7 @@ def tiny_whisper(folder: Path) -> Path:
         decoder_start_token_id=1,
     )  # fmt: skip
     WhisperModel(config).save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
     return folder
 
 

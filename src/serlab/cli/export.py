@@ -31,7 +31,7 @@ from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
 from serlab.extras import require
 from serlab.inference import Recognizer, load_recognizer
-from serlab.models.rnn import assume_whole_sequences
+from serlab.lengths import assume_whole_sequences
 from serlab.records import write_json
 from serlab.training.build import check_config
 

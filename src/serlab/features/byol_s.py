@@ -10,11 +10,10 @@ import torchaudio.functional as AF
 from torch import nn
 
 from serlab.errors import UserError
-from serlab.features.layers import PretrainedFrontend
+from serlab.features.layers import SAMPLE_RATE, PretrainedFrontend, require_sample_rate
 from serlab.features.normalize import feature_norm
 from serlab.lengths import ceil_div, length_mask
 
-SAMPLE_RATE = 16000
 N_FFT = 1024
 WIN = 400
 HOP = 160
@@ -52,7 +51,7 @@ class ByolLogMel(nn.Module):
             spectrum = torch.stft(x, N_FFT, HOP, WIN, self.window, center=False, return_complex=True)
             power = spectrum.real.square() + spectrum.imag.square()
             log_mel = (torch.matmul(self.filters, power) + torch.finfo(torch.float32).eps).log()
-        return log_mel[..., : int(frames.max())], frames
+        return log_mel, frames
 
 
 class AudioNTT2020(nn.Module):
@@ -124,8 +123,7 @@ class ByolS(PretrainedFrontend):
         normalize: str = "global",
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"frontend=byol_s reads 16 kHz: set data.audio.sample_rate=16000, not {sample_rate}")
+        require_sample_rate("byol_s", sample_rate)
         path = Path(weights)
         if not path.is_file():
             raise UserError(f"frontend.weights: {path} is not a file; pass the BYOL-S state dict (.pth)")
@@ -150,5 +148,5 @@ class ByolS(PretrainedFrontend):
         self, waveforms: torch.Tensor, lengths: torch.Tensor, speakers: Sequence[str] = ()
     ) -> tuple[torch.Tensor, torch.Tensor]:
         values, counts = self.raw_features(waveforms, lengths)
-        standardised = self.norm(values, counts, speakers).view(len(values), -1, N_MELS).transpose(1, 2)
+        standardised = self.norm(values, counts, speakers).view(values.shape[0], -1, N_MELS).transpose(1, 2)
         return self.mixed(standardised, counts // N_MELS)

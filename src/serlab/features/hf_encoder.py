@@ -7,11 +7,15 @@ from typing import Any
 
 import torch
 
-from serlab.features.layers import PretrainedFrontend, load_pretrained
+from serlab.features.layers import (
+    SAMPLE_RATE,
+    PretrainedFrontend,
+    checkpoint_activations,
+    load_pretrained,
+    require_sample_rate,
+)
 from serlab.features.normalize import feature_norm
-from serlab.lengths import length_mask, masked_mean
-
-SAMPLE_RATE = 16000
+from serlab.lengths import PaddingAware, length_mask, masked_mean
 
 
 def standardize(waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -23,7 +27,7 @@ def standardize(waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return (waveforms - mean) / (var + 1e-7).sqrt() * mask
 
 
-class HFEncoder(PretrainedFrontend):
+class HFEncoder(PretrainedFrontend, PaddingAware):
     """All hidden layers of a wav2vec 2.0-style encoder (`model`: a Hugging Face name or local folder), mixed
     by `LayerMix`; one frame per 20 ms for the usual convolution strides (frame counts come from the model's
     own kernel and stride list).
@@ -34,7 +38,8 @@ class HFEncoder(PretrainedFrontend):
     no mask: their first convolution normalises every channel over the whole input, padding included, which a
     mask cannot undo, and they were not trained with one. data2vec-audio stacks positional convolutions that
     carry padding into the last valid frames. Those encode each utterance alone, at its own length: one
-    encoder call per utterance, slower, but padding changes nothing.
+    encoder call per utterance, slower, but padding changes nothing; a batch known to hold no padding
+    (`whole_sequences`, as exported programs take) is encoded in one call.
     """
 
     # a transformers model of the wav2vec 2.0 family; their classes share no base that declares these methods
@@ -54,15 +59,13 @@ class HFEncoder(PretrainedFrontend):
     ) -> None:
         from transformers import AutoModel
 
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"frontend=hf_encoder reads 16 kHz: set data.audio.sample_rate=16000, not {sample_rate}")
+        require_sample_rate("hf_encoder", sample_rate)
         encoder = load_pretrained(lambda name: AutoModel.from_pretrained(name, dtype=torch.float32), model)
         config = encoder.config
         # layer drop skips blocks at random in training, and every step must give every layer to mix
         config.layerdrop = 0.0
         if gradient_checkpointing:
-            # non-reentrant, so blocks above frozen ones (inputs without gradients) still get theirs
-            encoder.gradient_checkpointing_enable({"use_reentrant": False})
+            checkpoint_activations(encoder)
         blocks = list(encoder.encoder.layers)
         dim = config.hidden_size
         norm = feature_norm(dim, normalize)
@@ -89,6 +92,8 @@ class HFEncoder(PretrainedFrontend):
             attention = length_mask(lengths, waveforms.shape[-1]).long()
             out = self.encoder(waveforms, attention_mask=attention, output_hidden_states=True)
             return torch.stack(out.hidden_states), frames
+        if self.whole_sequences:
+            return torch.stack(self.encoder(waveforms, output_hidden_states=True).hidden_states), frames
         rows = [
             torch.stack(self.encoder(row[None, :n], output_hidden_states=True).hidden_states)
             for row, n in zip(waveforms, lengths.tolist())

@@ -22,6 +22,25 @@ from serlab.lengths import length_mask
 
 Loaded = TypeVar("Loaded")
 
+# the rate every pretrained encoder here was trained on
+SAMPLE_RATE = 16000
+
+
+def require_sample_rate(frontend: str, sample_rate: int) -> None:
+    """Refuse audio at another rate than the encoders' SAMPLE_RATE."""
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(
+            f"frontend={frontend} reads {SAMPLE_RATE // 1000} kHz: set data.audio.sample_rate={SAMPLE_RATE}, "
+            f"not {sample_rate}"
+        )
+
+
+def checkpoint_activations(encoder: Any) -> None:
+    """Let a transformers `encoder` recompute its blocks' activations in the backward pass (less memory)."""
+    # non-reentrant, so blocks above frozen ones (inputs without gradients) still get theirs; every 5.x
+    # release has this name (later ones also call it activation_checkpointing_enable)
+    encoder.gradient_checkpointing_enable({"use_reentrant": False})
+
 
 def load_pretrained(load: Callable[[str], Loaded], name: str) -> Loaded:
     """`load(name)` for a Hugging Face model name or local folder, refusing a name that cannot be found."""

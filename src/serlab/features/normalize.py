@@ -67,8 +67,12 @@ class FeatureNorm(nn.Module):
             mean = masked_mean(feats, frames).unsqueeze(-1)
             var = masked_mean((feats - mean) ** 2 * mask, frames).unsqueeze(-1)
             return (feats - mean) / (var + 1e-5).sqrt()
-        if self.mode == "global" and self.count > 0:
-            return _standardize(feats, torch.stack([self.total, self.squares, self.count.expand_as(self.total)]))
+        if self.mode == "global":
+            # Unchanged until the statistics are gathered; chosen by value, as an exported program cannot branch on
+            # a buffer (a count of 1 stands in for none, so the discarded side stays finite).
+            count = self.count.clamp_min(1).expand_as(self.total)
+            standardized = _standardize(feats, torch.stack([self.total, self.squares, count]))
+            return torch.where(self.count > 0, standardized, feats)
         return feats
 
 

@@ -9,14 +9,19 @@ import torchaudio.functional as AF
 from torch import nn
 
 from serlab.errors import UserError
-from serlab.features.layers import PretrainedFrontend, load_pretrained
+from serlab.features.layers import (
+    SAMPLE_RATE,
+    PretrainedFrontend,
+    checkpoint_activations,
+    load_pretrained,
+    require_sample_rate,
+)
 from serlab.features.normalize import feature_norm
 from serlab.lengths import ceil_div, length_mask
 
 if TYPE_CHECKING:
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
 
@@ -49,16 +54,16 @@ class WhisperLogMel(nn.Module):
         frames = self.frame_lengths(lengths)
         # frames whose window overlaps the utterance, the last ones partly
         heard = ceil_div(lengths + N_FFT // 2, HOP)
-        width = int(torch.maximum(heard, frames + 2).max())
         with torch.autocast(waveforms.device.type, enabled=False):
             x = waveforms.float() * length_mask(lengths, waveforms.shape[-1])
-            x = nn.functional.pad(x, (0, N_FFT))
+            # Zeros after the end make room for every heard frame and two of silence past the longest row's frames,
+            # so the width follows from the batch's shape alone (which a traced or exported program keeps dynamic).
+            x = nn.functional.pad(x, (0, N_FFT + 2 * HOP))
             x = torch.cat([x[:, 1 : N_FFT // 2 + 1].flip(-1), x], dim=-1)
             spectrum = torch.stft(x, N_FFT, HOP, window=self.window, center=False, return_complex=True)
             power = spectrum.real.square() + spectrum.imag.square()
             log_mel = torch.matmul(self.filters, power).clamp_min(1e-10).log10()
-            log_mel = nn.functional.pad(log_mel, (0, width - log_mel.shape[-1]))
-            audible = length_mask(heard, width).unsqueeze(1)
+            audible = length_mask(heard, log_mel.shape[-1]).unsqueeze(1)
             floor = log_mel.masked_fill(~audible, -torch.inf).amax(dim=(1, 2), keepdim=True) - 8.0
             log_mel = (torch.where(audible, torch.maximum(log_mel, floor), floor) + 4.0) / 4.0
         return log_mel, frames
@@ -90,13 +95,10 @@ class Whisper(PretrainedFrontend):
     ) -> None:
         from transformers import WhisperModel
 
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"frontend=whisper reads 16 kHz: set data.audio.sample_rate=16000, not {sample_rate}")
+        require_sample_rate("whisper", sample_rate)
         encoder = load_pretrained(lambda name: WhisperModel.from_pretrained(name, dtype=torch.float32).encoder, model)
         if gradient_checkpointing:
-            # non-reentrant, so blocks above frozen ones (inputs without gradients) still get theirs; every 5.x
-            # release has this name (later ones also call it activation_checkpointing_enable)
-            encoder.gradient_checkpointing_enable({"use_reentrant": False})
+            checkpoint_activations(encoder)
         blocks = list(encoder.layers)
         dim = encoder.config.d_model
         norm = feature_norm(dim, normalize)
@@ -107,17 +109,19 @@ class Whisper(PretrainedFrontend):
         self.max_frames = encoder.config.max_source_positions
 
     def hidden_states(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mel, mel_frames = self.log_mel(waveforms, lengths)
-        frames = ceil_div(mel_frames, 2)
-        if int(frames.max()) > self.max_frames:
-            seconds = int(lengths.max()) / SAMPLE_RATE
+        # Rows are padded to the longest, whose frames the shape gives without reading `lengths` (which a traced or
+        # exported program cannot branch on).
+        longest = (max(waveforms.shape[-1] // HOP, 1) + 1) // 2
+        if longest > self.max_frames:
             raise UserError(
                 f"frontend=whisper encodes at most {self.max_frames * 2 * HOP / SAMPLE_RATE:.0f} s per utterance, "
-                f"got {seconds:.1f} s: set data.max_duration to 30 or less"
+                f"got {waveforms.shape[-1] / SAMPLE_RATE:.1f} s: set data.max_duration to 30 or less"
             )
+        mel, mel_frames = self.log_mel(waveforms, lengths)
+        frames = ceil_div(mel_frames, 2)
         encoder = self.encoder
         x = nn.functional.gelu(encoder.conv1(mel))
-        x = nn.functional.gelu(encoder.conv2(x)).transpose(1, 2)[:, : int(frames.max())]
+        x = nn.functional.gelu(encoder.conv2(x)).transpose(1, 2)[:, :longest]
         x = x + encoder.embed_positions.weight[: x.shape[1]]
         x = nn.functional.dropout(x, p=encoder.dropout, training=encoder.training)
         valid = length_mask(frames, x.shape[1])

@@ -10,7 +10,7 @@ from torch import nn
 
 from serlab.models.crnn import CRNN
 from serlab.models.output import ModelOutput
-from serlab.models.vectors import vector_branches
+from serlab.models.vectors import VectorBranches
 
 
 class Fusion(CRNN):
@@ -36,18 +36,15 @@ class Fusion(CRNN):
         **crnn: Any,
     ) -> None:
         super().__init__(n_features, n_classes, **crnn)
-        branches = vector_branches(type(self).__name__, vector_shapes, streams, vector_hidden)
         self.reads = tuple(streams)
-        self.branches = nn.ModuleDict(branches)
-        joined = self.pooling.out_features + sum(branch.out_features for branch in branches.values())
-        self.head = nn.Linear(joined, n_classes)
+        self.branches = VectorBranches(type(self).__name__, vector_shapes, streams, vector_hidden)
+        self.head = nn.Linear(self.pooling.out_features + self.branches.out_features, n_classes)
 
     def forward(
         self, features: torch.Tensor, lengths: torch.Tensor, vectors: Mapping[str, torch.Tensor] | None = None
     ) -> ModelOutput:
-        if vectors is None:
-            raise ValueError(f"model=fusion reads the vector streams {list(self.reads)}, and none were given")
+        streams = self.branches(vectors)
         sequence, lengths = self.encoder(features, lengths)
         pooled = self.pooling(self.dropout(sequence), lengths)
-        joined = torch.cat([pooled, *(branch(vectors[name]) for name, branch in self.branches.items())], dim=-1)
+        joined = torch.cat([pooled, streams], dim=-1)
         return ModelOutput(logits=self.head(self.dropout(joined)))

@@ -6,10 +6,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from serlab.lengths import PaddingAware
+
 RNN_TYPES = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
-class RecurrentEncoder(nn.Module):
+class RecurrentEncoder(PaddingAware):
     """(batch, time, in) -> (batch, time, hidden x directions) with a GRU or LSTM stack."""
 
     def __init__(
@@ -24,8 +26,6 @@ class RecurrentEncoder(nn.Module):
             in_features, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional
         )
         self.out_features = hidden * (2 if bidirectional else 1)
-        # Set by `assume_whole_sequences` for models that only ever see unpadded batches (exports).
-        self.whole_sequences = False
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Packing only matters when some sequence is shorter than the batch; without padding the plain
@@ -35,15 +35,3 @@ class RecurrentEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
         return out, lengths
-
-
-def assume_whole_sequences(model: nn.Module) -> nn.Module:
-    """Let every recurrent encoder in `model` skip packing without reading lengths, which tracers cannot branch on.
-
-    Only for models whose every input fills its batch, e.g. an exported model that takes one clip
-    (or equal-length clips) and no lengths.
-    """
-    for layer in model.modules():
-        if isinstance(layer, RecurrentEncoder):
-            layer.whole_sequences = True
-    return model

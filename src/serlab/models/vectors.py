@@ -29,18 +29,27 @@ class VectorBranch(nn.Module):
         return self.layer(values.flatten(1))
 
 
-def vector_branches(
-    model: str, vector_shapes: Mapping[str, Sequence[int]], streams: Sequence[str], hidden: int
-) -> dict[str, VectorBranch]:
-    """One branch per stream `model` names; a stream the data does not provide is refused, naming what it does."""
-    missing = [name for name in streams if name not in vector_shapes]
-    if missing or not streams:
-        given = ", ".join(f"data.streams.{name}" for name in vector_shapes) or "none"
-        raise ConfigError(
-            f"model.streams: model={model} joins {list(streams)}, but the data provides {given}: add the data "
-            f"option that computes {missing[0] if missing else 'one'} (e.g. data/streams/functionals=compare)"
-        )
-    return {name: VectorBranch(vector_shapes[name], hidden) for name in streams}
+class VectorBranches(nn.ModuleDict):
+    """One `VectorBranch` per stream a model joins, by stream name; called on the streams, their outputs side by
+    side (batch, out_features). A stream the data does not provide is refused, naming what it does."""
+
+    def __init__(self, model: str, vector_shapes: Mapping[str, Sequence[int]], streams: Sequence[str], hidden: int):
+        missing = [name for name in streams if name not in vector_shapes]
+        if missing or not streams:
+            given = ", ".join(f"data.streams.{name}" for name in vector_shapes) or "none"
+            raise ConfigError(
+                f"model.streams: model={model} joins {list(streams)}, but the data provides {given}: add the data "
+                f"option that computes {missing[0] if missing else 'one'} (e.g. data/streams/functionals=compare)"
+            )
+        branches = {name: VectorBranch(vector_shapes[name], hidden) for name in streams}
+        super().__init__(branches)
+        self.model = model
+        self.out_features = sum(branch.out_features for branch in branches.values())
+
+    def forward(self, vectors: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
+        if vectors is None:
+            raise ValueError(f"model={self.model} reads the vector streams {list(self)}, and none were given")
+        return torch.cat([branch(vectors[name]) for name, branch in self.items()], dim=-1)
 
 
 class VectorHead(nn.Module):
@@ -63,17 +72,13 @@ class VectorHead(nn.Module):
         vector_hidden: int = 0,
     ) -> None:
         super().__init__()
-        branches = vector_branches(type(self).__name__, vector_shapes, streams, vector_hidden)
         self.reads = tuple(streams)
-        self.branches = nn.ModuleDict(branches)
+        self.branches = VectorBranches(type(self).__name__, vector_shapes, streams, vector_hidden)
         self.dropout = nn.Dropout(0.0)  # rate set by the dropout regularizer
-        self.head = nn.Linear(sum(branch.out_features for branch in branches.values()), n_classes)
+        self.head = nn.Linear(self.branches.out_features, n_classes)
         self.tasks = nn.ModuleDict()
 
     def forward(
         self, features: torch.Tensor, lengths: torch.Tensor, vectors: Mapping[str, torch.Tensor] | None = None
     ) -> ModelOutput:
-        if vectors is None:
-            raise ValueError(f"the model reads the vector streams {list(self.reads)}, and none were given")
-        joined = torch.cat([branch(vectors[name]) for name, branch in self.branches.items()], dim=-1)
-        return ModelOutput(logits=self.head(self.dropout(joined)))
+        return ModelOutput(logits=self.head(self.dropout(self.branches(vectors))))
