@@ -42,7 +42,7 @@ def test_printing_the_config_help_and_completion_import_no_training_stack(tmp_pa
     assert shows in out and out.rstrip().splitlines()[-1] == "imported: []"
 
 
-@pytest.mark.parametrize("name", ["serlab-cv", "serlab-eval", "serlab-predict", "serlab-export"])
+@pytest.mark.parametrize("name", ["serlab-cv", "serlab-eval", "serlab-predict", "serlab-export", "serlab-pretrain"])
 def test_every_command_prints_its_config_without_the_training_stack(tmp_path, name):
     out = run_cli(console_script(tmp_path, name, "--cfg", "job"), cwd=tmp_path).stdout
     assert "task_name: " + name.removeprefix("serlab-") in out and out.rstrip().splitlines()[-1] == "imported: []"

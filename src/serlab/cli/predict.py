@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import soundfile as sf
 import torch
 from omegaconf import DictConfig
 from torch.nn.utils.rnn import pad_sequence
 
 from serlab.config_tree import print_config_tree
-from serlab.data.audio import AudioError, AudioSettings, load_audio
+from serlab.data.audio import AUDIO_SUFFIXES, AudioError, AudioSettings, load_audio
 from serlab.data.dataset import ON_BAD_FILE, _try_load
 from serlab.errors import UserError
 from serlab.inference import Recognizer, load_recognizer
@@ -27,10 +26,6 @@ from serlab.records import write_csv
 
 log = logging.getLogger(__name__)
 
-# Every container libsndfile names, plus the usual alternative spellings; headerless RAW cannot be read blind.
-AUDIO_SUFFIXES = frozenset(f".{name.lower()}" for name in sf.available_formats() if name != "RAW") | {
-    ".aif", ".oga", ".opus", ".wave"
-}  # fmt: skip
 # How many names a printed list shows before it only counts the rest.
 SHOWN = 5
 

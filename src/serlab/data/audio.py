@@ -21,6 +21,10 @@ MAX_PEAK_DB = 120.0
 # Exact resampling between rates without a large common divisor (44101 -> 16000 Hz) needs a kernel
 # of about rate x target taps; the nearest ratio with terms up to this bound is off by < 0.1 %.
 MAX_RATIO_TERM = 1000
+# Every container libsndfile names, plus the usual alternative spellings; headerless RAW cannot be read blind.
+AUDIO_SUFFIXES = frozenset(f".{name.lower()}" for name in sf.available_formats() if name != "RAW") | {
+    ".aif", ".oga", ".opus", ".wave"
+}  # fmt: skip
 # Chunked containers whose header states the byte length of the samples: magic -> (byte order, data chunk id).
 # libsndfile quietly shortens such a file's frame count to what the file holds, so the header is read here.
 SIZED_CONTAINERS = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (">", b"SSND")}

@@ -1,0 +1,1 @@
+"""Self-supervised pretraining of serlab's encoders on unlabelled audio (serlab-pretrain)."""
