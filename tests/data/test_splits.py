@@ -4,12 +4,14 @@ import pytest
 
 from serlab.data.manifest import Utterance
 from serlab.data.splits import (
+    BalancedSpeakerFolds,
     CrossCorpus,
     LeaveOneSpeakerOut,
     SessionFolds,
     SpeakerFolds,
     SpeakerLeakError,
     SpeakerSplit,
+    SplitError,
 )
 
 
@@ -51,6 +53,34 @@ def test_fold_out_of_range_names_the_key():
 def test_too_few_speakers_names_the_key():
     with pytest.raises(ValueError, match="data.split"):
         SpeakerFolds(n_folds=5, n_val_speakers=4).split(_rows(5), 0)
+
+
+def _uneven(counts: dict[str, int]) -> list[Utterance]:
+    return [Utterance(f"{s}_{i}", f"/x/{s}_{i}.wav", "a", s) for s, n in counts.items() for i in range(n)]
+
+
+def test_balanced_folds_hold_equal_utterances_where_contiguous_blocks_do_not():
+    # one speaker holds a fold's worth of utterances, the others few: as in a talk-show corpus
+    rows = _uneven({"a": 2, "b": 2, "c": 4, "d": 4, "e": 6, "f": 6, "g": 16})
+    balanced = BalancedSpeakerFolds(n_folds=2, val_share=0.1)
+    splits = [balanced.split(rows, k) for k in range(2)]
+    per_speaker = {s: sum(r.speaker == s for r in rows) for s in "abcdefg"}
+    held = [[sum(per_speaker[s] for s in side) for side in (sp.train, sp.val, sp.test)] for sp in splits]
+    assert [sp.test for sp in splits] == [("d", "g"), ("a", "b", "c", "e", "f")]
+    assert held == [[16, 4, 20], [16, 4, 20]]
+    assert sorted(s for sp in splits for s in sp.test) == sorted(per_speaker)
+    assert splits[1].val == ("d",)  # g, next in line, would hold more than val_share
+    contiguous = [SpeakerFolds(2, 1).split(rows, k).test for k in range(2)]
+    assert [sum(per_speaker[s] for s in t) for t in contiguous] != [20, 20]
+
+
+def test_balanced_folds_refuse_impossible_settings_naming_the_key():
+    with pytest.raises(SplitError, match="lower data.split.n_folds"):
+        BalancedSpeakerFolds(n_folds=4).split(_rows(5), 0)
+    with pytest.raises(ValueError, match="data.split.val_share"):
+        BalancedSpeakerFolds(val_share=1.5).split(_rows(10), 0)
+    with pytest.raises(ValueError, match=r"data.fold must be in 0..4"):
+        BalancedSpeakerFolds().split(_rows(10), 5)
 
 
 def test_leave_one_speaker_out_has_a_fold_per_speaker():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -103,6 +104,55 @@ class SpeakerFolds:
         bounds = [round(i * len(speakers) / self.n_folds) for i in range(self.n_folds + 1)]
         blocks = [speakers[bounds[i] : bounds[i + 1]] for i in range(self.n_folds)]
         return _hold_out(blocks, fold, self.n_val_speakers)
+
+
+@dataclass(frozen=True)
+class BalancedSpeakerFolds:
+    """k folds of speakers that hold about equal numbers of utterances, for corpora whose speakers hold very
+    different numbers; validation speakers from the other folds hold at most `val_share` of the utterances."""
+
+    n_folds: int = 5
+    val_share: float = 0.1
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        return self.n_folds
+
+    def groups(self, rows: list[Utterance]) -> list[list[str]]:
+        """The test speakers of each fold: largest speaker first, each joins the fold holding fewest so far."""
+        counts = Counter(r.speaker for r in rows)
+        groups: list[list[str]] = [[] for _ in range(self.n_folds)]
+        sizes = [0] * self.n_folds
+        for speaker in sorted(counts, key=lambda s: (-counts[s], s)):
+            k = min(range(self.n_folds), key=lambda i: (sizes[i], i))
+            groups[k].append(speaker)
+            sizes[k] += counts[speaker]
+        return [sorted(group) for group in groups]
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        speakers = _speakers(rows)
+        if self.n_folds < 2:
+            raise ValueError(f"data.split.n_folds must be >= 2, got {self.n_folds}")
+        if not 0 < self.val_share < 1:
+            raise ValueError(f"data.split.val_share must lie between 0 and 1, got {self.val_share}")
+        if self.n_folds > len(speakers) - 2:
+            raise SplitError(
+                f"data.split: {len(speakers)} speaker(s) {speakers[:12]} cannot fill {self.n_folds} test folds, "
+                "a validation and a training speaker; lower data.split.n_folds"
+            )
+        _check_fold(fold, self.n_folds)
+        groups = self.groups(rows)
+        counts = Counter(r.speaker for r in rows)
+        rest = [s for g in [*groups[fold + 1 :], *groups[:fold]] for s in g]
+        # Speakers in the order of the folds after this one, skipping those that would overfill validation,
+        # so that a speaker holding a fold's worth of utterances is never spent on validation.
+        val: list[str] = []
+        for speaker in rest:
+            if sum(counts[s] for s in val) + counts[speaker] <= self.val_share * len(rows):
+                val.append(speaker)
+        val = val or [min(rest, key=lambda s: (counts[s], s))]
+        split = SpeakerSplit(tuple(s for s in rest if s not in val), tuple(val), tuple(groups[fold]))
+        split.check()
+        return split
 
 
 @dataclass(frozen=True)

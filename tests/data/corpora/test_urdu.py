@@ -11,7 +11,7 @@ from serlab.data.corpora.base import CorpusLayoutError
 from serlab.data.corpora.emodb import EmoDB
 from serlab.data.corpora.urdu import URDU
 from serlab.data.datamodule import SERDataModule
-from serlab.data.splits import SpeakerFolds
+from serlab.data.splits import BalancedSpeakerFolds, SpeakerFolds
 from serlab.training.build import build_datamodule
 from tests.conftest import compose_train, write_tree
 
@@ -55,11 +55,11 @@ def test_a_folder_of_other_audio_gets_the_layout_and_no_advice(tmp_path):
     assert "point data.root" not in str(err.value)
 
 
-def test_data_option_gives_the_big_four_in_emodbs_order_and_grouped_speaker_folds(tmp_path, data_dir, urdu_tree):
+def test_data_option_gives_the_big_four_in_emodbs_order_and_balanced_folds(tmp_path, data_dir, urdu_tree):
     cfg = compose_train(tmp_path, data_dir, "data=urdu", f"data.root={urdu_tree}")
     dm = build_datamodule(cfg)
     assert isinstance(dm.corpus, URDU) and dm.classes == BIG_FOUR
-    assert dm.protocol == SpeakerFolds(n_folds=5, n_val_speakers=2)
+    assert dm.protocol == BalancedSpeakerFolds(n_folds=5, val_share=0.1)
     emodb = build_datamodule(compose_train(tmp_path, data_dir, "data=emodb", "data/label_map=big_four",
                                            f"data.root={urdu_tree}"))  # fmt: skip
     assert emodb.classes == BIG_FOUR
@@ -92,5 +92,8 @@ def test_the_real_release_reads_with_the_documented_counts(tmp_path, data_dir):
     }  # fmt: skip
     assert Counter(r.gender for r in {r.speaker: r for r in rows}.values()) == {"m": 18, "f": 11}
     assert all(r.duration > 0 for r in rows)
-    tested = [s for k in range(5) for s in dm.protocol.split(rows, k).test]
-    assert sorted(tested) == sorted(speakers)
+    splits = [dm.protocol.split(rows, k) for k in range(5)]
+    assert sorted(s for split in splits for s in split.test) == sorted(speakers)
+    sizes = [[sum(speakers[s] for s in side) for side in (split.train, split.val, split.test)] for split in splits]
+    assert sizes == [[280, 40, 80]] * 5
+    assert splits[0].test == ("SM5",) and "SM5" not in splits[4].val
