@@ -1,5 +1,6 @@
 """URDU on a fake release folder, and on the real release (../shared/data/urdu, or $SERLAB_URDU)."""
 
+import json
 import logging
 import os
 from collections import Counter
@@ -13,7 +14,7 @@ from serlab.data.corpora.urdu import URDU
 from serlab.data.datamodule import SERDataModule
 from serlab.data.splits import BalancedSpeakerFolds, SpeakerFolds
 from serlab.training.build import build_datamodule
-from tests.conftest import compose_train, write_tree
+from tests.conftest import compose_train, run_cli, write_tree
 
 ROOT = Path(os.environ.get("SERLAB_URDU", Path(__file__).resolve().parents[4] / "shared" / "data" / "urdu"))
 BIG_FOUR = ["neutral", "happy", "angry", "sad"]
@@ -75,13 +76,18 @@ def test_emodb_on_the_big_four_drops_and_reports_its_other_classes(tmp_path, cap
     assert "label map dropped 12 utterance(s) with unmapped labels" in caplog.text
 
 
-@pytest.mark.urdu
-def test_the_real_release_reads_with_the_documented_counts(tmp_path, data_dir):
+@pytest.fixture
+def release():
     if not ROOT.is_dir():
         if os.environ.get("SERLAB_REQUIRE_CORPORA"):
             pytest.fail(f"URDU not found at {ROOT} (set SERLAB_URDU)")
         pytest.skip(f"URDU not found at {ROOT} (set SERLAB_URDU)")
-    dm = build_datamodule(compose_train(tmp_path, data_dir, "data=urdu", f"data.root={ROOT}"))
+    return ROOT
+
+
+@pytest.mark.urdu
+def test_the_real_release_reads_with_the_documented_counts(tmp_path, data_dir, release):
+    dm = build_datamodule(compose_train(tmp_path, data_dir, "data=urdu", f"data.root={release}"))
     dm.check()
     rows = dm.rows
     assert len(rows) == 400 and not dm.dropped and Counter(r.label for r in rows) == dict.fromkeys(BIG_FOUR, 100)
@@ -97,3 +103,17 @@ def test_the_real_release_reads_with_the_documented_counts(tmp_path, data_dir):
     sizes = [[sum(speakers[s] for s in side) for side in (split.train, split.val, split.test)] for split in splits]
     assert sizes == [[280, 40, 80]] * 5
     assert splits[0].test == ("SM5",) and "SM5" not in splits[4].val
+
+
+@pytest.mark.urdu
+@pytest.mark.slow
+def test_train_on_the_real_release_records_the_balanced_fold(tmp_path, release):
+    proc = run_cli(
+        "serlab.cli.train", f"paths.root_dir={tmp_path}", "print_config=false", "data=urdu", f"data.root={release}",
+        "data.fold=4", "debug=limit", cwd=tmp_path,
+    )  # fmt: skip
+    run = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    split = json.loads((run / "split.json").read_text())
+    assert split["speakers"]["test"] == ["SF4", "SM17", "SM2", "SM26", "SM27", "SM3", "SM7"]
+    assert split["utterances"] == {"train": 280, "val": 40, "test": 80}
+    assert json.loads((run / "metrics.json").read_text())["metrics"]["test/uar"] >= 0
