@@ -78,7 +78,7 @@ def test_emodb_on_the_big_four_drops_and_reports_its_other_classes(tmp_path, cap
 
 @pytest.fixture
 def release():
-    if not ROOT.is_dir():
+    if not (ROOT / "Angry").is_dir():
         if os.environ.get("SERLAB_REQUIRE_CORPORA"):
             pytest.fail(f"URDU not found at {ROOT} (set SERLAB_URDU)")
         pytest.skip(f"URDU not found at {ROOT} (set SERLAB_URDU)")
