@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from serlab.data.corpora.base import CorpusLayoutError
-from serlab.data.corpora.emodb import EmoDB
 from serlab.data.corpora.urdu import URDU
-from serlab.data.datamodule import SERDataModule
-from serlab.data.splits import BalancedSpeakerFolds, SpeakerFolds
+from serlab.data.splits import BalancedSpeakerFolds
 from serlab.training.build import build_datamodule
 from tests.conftest import compose_train, run_cli, write_tree
 
@@ -61,18 +59,18 @@ def test_data_option_gives_the_big_four_in_emodbs_order_and_balanced_folds(tmp_p
     dm = build_datamodule(cfg)
     assert isinstance(dm.corpus, URDU) and dm.classes == BIG_FOUR
     assert dm.protocol == BalancedSpeakerFolds(n_folds=5, val_share=0.1)
-    emodb = build_datamodule(compose_train(tmp_path, data_dir, "data=emodb", "data/label_map=big_four",
-                                           f"data.root={urdu_tree}"))  # fmt: skip
-    assert emodb.classes == BIG_FOUR
 
 
-def test_emodb_on_the_big_four_drops_and_reports_its_other_classes(tmp_path, caplog):
+def test_emodb_on_the_big_four_drops_and_reports_its_other_classes(tmp_path, data_dir, caplog):
     names = [f"wav/{s}a01{e}a" for s in ("03", "08", "09", "10") for e in "WLEAFTN"]
-    dm = SERDataModule(EmoDB(write_tree(tmp_path / "emodb", names)), {c: c for c in BIG_FOUR}, SpeakerFolds(4, 1))
+    root = write_tree(tmp_path / "emodb", names)
+    cfg = compose_train(tmp_path, data_dir, "data=emodb", "data/label_map=big_four", f"data.root={root}",
+                        "data.split.n_folds=4")  # fmt: skip
+    dm = build_datamodule(cfg)
     with caplog.at_level(logging.WARNING):
         dm.check()
-    assert dm.dropped == {"boredom": 4, "disgust": 4, "fearful": 4}
-    assert Counter(r.label for r in dm.rows) == dict.fromkeys(BIG_FOUR, 4)
+    assert dm.classes == BIG_FOUR and Counter(r.label for r in dm.rows) == dict.fromkeys(BIG_FOUR, 4)
+    assert dm.split_summary()["dropped_labels"] == {"boredom": 4, "disgust": 4, "fearful": 4}
     assert "label map dropped 12 utterance(s) with unmapped labels" in caplog.text
 
 
