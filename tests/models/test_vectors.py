@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from serlab.cli.train import train
 from serlab.config_check import ConfigError
@@ -42,6 +43,7 @@ def test_a_probe_of_whisper_statistics_trains_and_tests_on_a_corpus(tmp_path, da
     )  # fmt: skip
     metrics = train(cfg)
     assert 0.0 <= metrics["test/uar"] <= 1.0
-    # every utterance was encoded once, into the cache, as (5 layers, 2 x 384) statistics
-    entries = list((data_dir / "embeddings").rglob("*.npy"))
+    # every utterance was encoded once, into this encoder's cache folder (other tests fill others beside it), as
+    # (5 layers, 2 x 384) statistics
+    entries = list(instantiate(cfg.data.streams.embeddings).cache_dir.glob("*.npy"))
     assert entries and all(np.load(e).shape == (5, 768) for e in entries)

@@ -64,8 +64,8 @@ def test_a_folder_holding_a_finished_run_is_refused_unless_resumed_or_overwritte
 
 
 def test_final_weights_keeps_the_last_epochs_weights_trains_every_epoch_and_tests_them(tmp_path, data_dir):
-    cfg = compose_train(tmp_path, data_dir, "callbacks=[default,final_weights]", "trainer.max_epochs=3")
-    assert "early_stopping" not in cfg.callbacks or cfg.callbacks.early_stopping is None
+    cfg = compose_train(tmp_path, data_dir, "callbacks=final_weights", "trainer.max_epochs=3")
+    assert "early_stopping" not in cfg.callbacks
     train(cfg)
     checkpoints = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
