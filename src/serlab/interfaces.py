@@ -69,6 +69,8 @@ class Model(Protocol):
     frame_scores: ClassVar[bool]  # whether it can score every frame (for frame-level losses such as CTC)
     reads: tuple[str, ...]  # the utterance-level vector streams it joins (data.streams keys)
     tasks: torch.nn.ModuleDict  # auxiliary heads on the pooled vector, by task name
+    # scores the utterance representation (ModelOutput.embedding, head.in_features wide), or each frame
+    head: torch.nn.Linear
 
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
         """Its trainable weights (every model is an nn.Module)."""

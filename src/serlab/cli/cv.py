@@ -123,6 +123,11 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
            if cfg.frontend.get("normalize") == "speaker" else ""),
         "pooled = every test prediction of every fold and seed in one confusion matrix",
     ]
+    if cfg.get("adaptation"):
+        notes.append(
+            f"adaptation: {cfg.adaptation._target_.rsplit('.', 1)[-1]} (TRANSDUCTIVE: training read the test "
+            "speakers' unlabelled audio, never their labels)"
+        )
     if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
     for name, stream in (cfg.data.get("streams") or {}).items():
@@ -169,6 +174,11 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     write_json(summary.as_dict(), cv_dir / "summary.json")
     figures = write_report(summary, cv_dir, report_title(), report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
+    if cfg.get("adaptation"):
+        notes.append(
+            f"adaptation: {cfg.adaptation._target_.rsplit('.', 1)[-1]} (TRANSDUCTIVE: training read the test "
+            "speakers' unlabelled audio, never their labels)"
+        )
     if summary.has_seed_ensemble:
         metrics |= {
             f"cv/ensemble_{k}_{stat}": v

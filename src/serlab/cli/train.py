@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
@@ -13,6 +14,7 @@ from omegaconf import DictConfig
 
 from serlab.config_tree import print_config_tree
 from serlab.configs import plain
+from serlab.data.datamodule import SERDataModule
 from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
@@ -39,6 +41,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg, datamodule.classes)
+    if module.adaptation is not None:
+        datamodule.serve_unlabelled()
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(
         cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
@@ -80,11 +84,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 init_from=module.transfer,
                 freeze=frozen,
                 n_trainable=n_trainable,
+                adaptation=adaptation_record(cfg, datamodule),
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
         report(metrics, output_dir)
     return metrics
+
+
+def adaptation_record(cfg: DictConfig, datamodule: SERDataModule) -> dict[str, Any] | None:
+    """What a run with an adaptation read besides its labelled training speakers: the method and the target
+    speakers whose audio (never labels) it trained on; None for a run without one."""
+    if not cfg.get("adaptation"):
+        return None
+    unlabelled = datamodule.datasets.get("unlabelled")
+    return {
+        "method": cfg.adaptation._target_,
+        "saw_unlabelled_target_audio": True,
+        "target_speakers": sorted({r.speaker for r in unlabelled.rows}) if unlabelled else [],
+        "target_utterances": len(unlabelled) if unlabelled else 0,
+    }
 
 
 def main(cfg: DictConfig) -> float | None:

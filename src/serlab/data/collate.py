@@ -20,6 +20,8 @@ class Batch:
     aux: dict[str, torch.Tensor] = field(default_factory=dict)  # task -> (batch,) auxiliary targets
     speakers: list[str] = field(default_factory=list)
     vectors: dict[str, torch.Tensor] = field(default_factory=dict)  # stream -> (batch, *shape), from data.streams
+    # unlabelled target audio trained beside this batch (domain adaptation), its labels withheld
+    unlabelled: Batch | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -32,6 +34,10 @@ class Batch:
             ids=[self.ids[i] for i in order.tolist()],
             aux={k: v[order] for k, v in self.aux.items()},
         )
+
+    def without_labels(self) -> Batch:
+        """The same utterances with their labels withheld: targets -1, no auxiliary targets."""
+        return replace(self, targets=torch.full_like(self.targets, -1), aux={})
 
 
 def pad_collate(examples: list[Example]) -> Batch:
@@ -46,3 +52,8 @@ def pad_collate(examples: list[Example]) -> Batch:
     vectors = {name: torch.stack([e.vectors[name] for e in examples]) for name in examples[0].vectors}
     speakers = [e.speaker for e in examples]
     return Batch(waveforms, lengths, targets, [e.id for e in examples], aux, speakers, vectors)
+
+
+def unlabelled_collate(examples: list[Example]) -> Batch:
+    """`pad_collate` with the labels withheld (`Batch.without_labels`), for the target audio domain adaptation reads."""
+    return pad_collate(examples).without_labels()

@@ -6,19 +6,21 @@ import logging
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
 from serlab.data.audio import AudioSettings
 from serlab.data.cache import AudioCache
 from serlab.data.checks import CorpusError, EmptyClassError, UnusableFilesError, check_classes, file_problems
-from serlab.data.collate import pad_collate
+from serlab.data.collate import Batch, pad_collate, unlabelled_collate
 from serlab.data.corpora.base import Corpus
-from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Example, Skipped
+from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
 from serlab.data.perturb import SpeedPerturbation
@@ -95,6 +97,8 @@ class SERDataModule(L.LightningDataModule):
         self.scan_skipped: list[Skipped] = []
         self.speaker_split: SpeakerSplit | None = None
         self.datasets: dict[str, AudioDataset] = {}
+        # whether training also reads the test speakers' audio, labels withheld (`serve_unlabelled`)
+        self.unlabelled = False
 
     @property
     def sample_rate(self) -> int:
@@ -114,23 +118,28 @@ class SERDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         self.corpus.prepare()
 
+    def serve_unlabelled(self) -> None:
+        """From the next `setup` of fitting on, training batches come paired with unlabelled batches of the test
+        speakers' audio (their labels never leave the data side), for domain adaptation and self-training."""
+        self.unlabelled = True
+
     def setup(self, stage: str | None = None) -> None:
         if self.speaker_split is None:
             self._assign_splits()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
-            stage or "", ("train", "val", "test")
-        )
+        fit = ("train", "val", "unlabelled") if self.unlabelled else ("train", "val")
+        wanted = {"fit": fit, "validate": ("val",), "test": ("test",)}.get(stage or "", (*fit, "test"))
         perturb = self.perturb
         split = self.speaker_split or self._assign_splits()
         for side in wanted:
             if side not in self.datasets:
-                rows = [r for r in self.rows if r.speaker in split.sides()[side]]
+                speakers = split.sides()["test" if side == "unlabelled" else side]
+                rows = [r for r in self.rows if r.speaker in speakers]
                 self.datasets[side] = AudioDataset(
                     rows,
                     self.classes,
                     self.cache.load,
                     self.on_bad_file,
-                    max_samples=self.max_samples if side == "train" else None,
+                    max_samples=self.max_samples if side in ("train", "unlabelled") else None,
                     corpora=self.corpora,
                     transform=self.test_condition if side == "test" else None,
                 )
@@ -243,7 +252,9 @@ class SERDataModule(L.LightningDataModule):
 
     def skipped(self) -> list[Skipped]:
         """Files left out as unusable: when the corpus was scanned, and when each split loaded so far was decoded."""
-        return self.scan_skipped + [s for data in self.datasets.values() for s in data.skipped]
+        # the unlabelled side holds the test speakers' files again
+        decoded = [data for side, data in self.datasets.items() if side != "unlabelled"]
+        return self.scan_skipped + [s for data in decoded for s in data.skipped]
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -251,7 +262,7 @@ class SERDataModule(L.LightningDataModule):
 
     def _loader(
         self, side: str, batch_size: int, shuffle: bool, resume: tuple[int, int] = (0, 0)
-    ) -> DataLoader[Example]:
+    ) -> DataLoader[Batch]:
         data = self.datasets[side]
         world, rank = self._world()
         # Sorting by length only pays when lengths differ; bucketing=false keeps plain random batches.
@@ -267,7 +278,8 @@ class SERDataModule(L.LightningDataModule):
             seed=self.seed,
         )
         sampler.resume_at(*resume)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=pad_collate, **self.loader_options)
+        collate = unlabelled_collate if side == "unlabelled" else pad_collate
+        return DataLoader(data, batch_sampler=sampler, collate_fn=collate, **self.loader_options)
 
     def _resume_point(self) -> tuple[int, int]:
         """The epoch a fit starts at and how many of its batches a mid-epoch checkpoint had trained."""
@@ -281,12 +293,33 @@ class SERDataModule(L.LightningDataModule):
         # the loop's progress trackers are declared as a base class without `processed`
         return loop.epoch_progress.current.processed, done  # type: ignore[attr-defined]
 
-    def train_dataloader(self) -> DataLoader[Example]:
+    def labelled_dataloader(self) -> DataLoader[Batch]:
+        """The training utterances' batches (what the normalisers' statistics are gathered on)."""
         # Lightning builds this iterator before it sets the epoch, and does not rebuild it on resume.
         return self._loader("train", self.batch_size, shuffle=True, resume=self._resume_point())
 
-    def val_dataloader(self) -> DataLoader[Example]:
+    def train_dataloader(self) -> DataLoader[Batch] | CombinedLoader:
+        labelled = self.labelled_dataloader()
+        if not self.unlabelled:
+            return labelled
+        # The epoch follows the labelled batches; the target's are drawn anew (and cycled) each epoch, so a run
+        # resumed mid-epoch pairs the remaining labelled batches with a fresh target order.
+        unlabelled = self._loader("unlabelled", self.batch_size, shuffle=True)
+        return CombinedLoader({"labelled": labelled, "unlabelled": unlabelled}, mode="max_size_cycle")
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # the paired loader's {"labelled", "unlabelled"} become one Batch carrying the other, so callbacks and the
+        # training step read a Batch either way
+        if isinstance(batch, Mapping):
+            return replace(batch["labelled"], unlabelled=batch["unlabelled"])
+        return batch
+
+    def unlabelled_dataloader(self) -> DataLoader[Batch]:
+        """Every unlabelled target utterance once, labels withheld (what self-training labels)."""
+        return self._loader("unlabelled", self.eval_batch_size, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader[Batch]:
         return self._loader("val", self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader[Example]:
+    def test_dataloader(self) -> DataLoader[Batch]:
         return self._loader("test", self.eval_batch_size, shuffle=False)

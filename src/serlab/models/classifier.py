@@ -51,4 +51,5 @@ class Classifier(nn.Module):
         if self.frame_level:
             return ModelOutput(frame_logits=self.head(sequence), frame_lengths=lengths)
         pooled = self.dropout(self.pooling(sequence, lengths))
-        return ModelOutput(logits=self.head(pooled), heads={name: head(pooled) for name, head in self.tasks.items()})
+        heads = {name: head(pooled) for name, head in self.tasks.items()}
+        return ModelOutput(logits=self.head(pooled), heads=heads, embedding=pooled)

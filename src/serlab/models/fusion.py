@@ -46,5 +46,5 @@ class Fusion(CRNN):
         streams = self.branches(vectors)
         sequence, lengths = self.encoder(features, lengths)
         pooled = self.pooling(self.dropout(sequence), lengths)
-        joined = torch.cat([pooled, streams], dim=-1)
-        return ModelOutput(logits=self.head(self.dropout(joined)))
+        joined = self.dropout(torch.cat([pooled, streams], dim=-1))
+        return ModelOutput(logits=self.head(joined), embedding=joined)

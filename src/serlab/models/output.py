@@ -15,6 +15,8 @@ class ModelOutput:
     frame_logits: torch.Tensor | None = None  # (batch, frames, n_outputs)
     frame_lengths: torch.Tensor | None = None  # (batch,)
     heads: dict[str, torch.Tensor] = field(default_factory=dict)  # task name -> (batch, size)
+    # (batch, head inputs): the utterance representation the head scores, which domain adaptation aligns
+    embedding: torch.Tensor | None = None
 
     def utterance_logits(self) -> torch.Tensor:
         """`logits`, for utterance-level losses (check_config pairs those with models that give them)."""
@@ -27,3 +29,9 @@ class ModelOutput:
         if self.frame_logits is None or self.frame_lengths is None:
             raise ValueError("the model gave utterance scores only, but this loss scores frames")
         return self.frame_logits, self.frame_lengths
+
+    def utterance_embedding(self) -> torch.Tensor:
+        """`embedding`, for what works on the utterance representation (domain adaptation)."""
+        if self.embedding is None:
+            raise ValueError("the model gave frame scores only, but adaptation works on utterance representations")
+        return self.embedding

@@ -81,4 +81,5 @@ class VectorHead(nn.Module):
     def forward(
         self, features: torch.Tensor, lengths: torch.Tensor, vectors: Mapping[str, torch.Tensor] | None = None
     ) -> ModelOutput:
-        return ModelOutput(logits=self.head(self.dropout(self.branches(vectors))))
+        joined = self.dropout(self.branches(vectors))
+        return ModelOutput(logits=self.head(joined), embedding=joined)

@@ -13,6 +13,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from serlab.config_check import ConfigError, check_targets
+from serlab.adaptation.protocol import Adaptation, input_summary_size
 from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.features.normalize import VectorNorm
@@ -127,6 +128,29 @@ def class_dependent(cfg: DictConfig, module: SERModule) -> set[str]:
     return {f"model.{name}" for name, tensor in ours.items() if name in theirs and theirs[name].shape != tensor.shape}
 
 
+def build_adaptation(
+    cfg: DictConfig, frontend: Frontend, model: Model, loss: Loss, shapes: Mapping[str, tuple[int, ...]]
+) -> Adaptation | None:
+    """Instantiate `cfg.adaptation` (none: null) with the sizes its constructor names: the model's embedding
+    (`embedding_size`, the head's input) and its standardised input summary (`input_size`)."""
+    if not cfg.get("adaptation"):
+        return None
+    if loss.frame_level:
+        raise ConfigError(
+            f"adaptation: {cfg.adaptation._target_} works on utterance representations, but loss="
+            f"{type(loss).__name__} scores frames: use an utterance-level loss (loss=ce)"
+        )
+    factory = instantiate(cfg.adaptation)
+    sizes = {
+        "embedding_size": model.head.in_features,
+        "input_size": input_summary_size(frontend.out_features, shapes, model.reads),
+    }
+    wanted = inspect.signature(factory).parameters
+    adaptation = factory(**{name: size for name, size in sizes.items() if name in wanted})
+    check_interface(adaptation, Adaptation, "adaptation")
+    return adaptation
+
+
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
@@ -151,6 +175,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         classes=classes,
         monitor=cfg.get("monitor", "val/uar"),
         run_config=plain(cfg),
+        adaptation=build_adaptation(cfg, frontend, model, loss, shapes),
     )
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.regression import ConcordanceCorrCoef
 
+from serlab.adaptation.protocol import Adaptation, Corrupting, Domain, PseudoLabelling, input_summary
 from serlab.data.collate import Batch
 from serlab.features.normalize import VectorNorm
 from serlab.interfaces import Frontend, Loss, Model, TunableFrontend
@@ -31,7 +32,9 @@ class SERModule(L.LightningModule):
 
     Its inputs are the frame stream the frontend makes of the waveforms and the vector streams the
     model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`; their
-    statistics are gathered by the StreamStatistics callback before fitting.
+    statistics are gathered by the StreamStatistics callback before fitting. With an `adaptation`,
+    each training step gets a labelled batch and an unlabelled one of the target (test) speakers,
+    and adds the adaptation's loss term on both.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class SERModule(L.LightningModule):
         vector_norms: Mapping[str, VectorNorm] | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
+        adaptation: Adaptation | None = None,
     ) -> None:
         super().__init__()
         # the interfaces are checked by the builder; as modules they are registered here
@@ -58,6 +62,7 @@ class SERModule(L.LightningModule):
         self.classes = list(classes)
         self.monitor = monitor
         self.run_config = run_config
+        self.adaptation = adaptation
         self.regularizers = Regularizers.sort(regularizers or {})
         for setting in self.regularizers.settings:
             setting.attach(cast(nn.Module, self.model))
@@ -100,36 +105,90 @@ class SERModule(L.LightningModule):
             self.get_submodule(name).eval()
         return self
 
-    def on_train_epoch_start(self) -> None:
-        if isinstance(self.frontend, TunableFrontend):
-            # e.g. a pretrained encoder held frozen for its first epochs (frontend.warmup_epochs); its modes
-            # follow, and the held parts stay held
-            self.frontend.start_epoch(self.current_epoch)
-            self.train(self.training)
-
     def configure_callbacks(self) -> list[L.Callback]:
         # whichever Trainer fits this module gathers its inputs' statistics first
         return [StreamStatistics()]
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        labelled, unlabelled = batch, batch.unlabelled
+        features, frames, vectors = self._training_inputs(labelled)
+        if self.regularizers.mixer is not None:
+            features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
+            vectors = {name: lam * values + (1 - lam) * values[order] for name, values in vectors.items()}
+            output = self._training_forward(features, frames, vectors)
+            loss = lam * self.loss(output, labelled) + (1 - lam) * self.loss(output, labelled.permuted(order))
+        else:
+            output = self._training_forward(features, frames, vectors)
+            loss = self.loss(output, labelled)
+        for term in self.regularizers.penalties:
+            loss = loss + term.penalty(cast(nn.Module, self.model))
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labelled))
+        if self.adaptation is not None and unlabelled is not None:
+            source = self._domain(output, features, frames, vectors, labelled.ids)
+            target_inputs = self._training_inputs(unlabelled)
+            target = self._domain(self._training_forward(*target_inputs), *target_inputs, unlabelled.ids)
+            term = self.adaptation(source, target, self.progress)
+            self.log("train/adaptation", term, on_step=False, on_epoch=True, batch_size=len(labelled))
+            loss = loss + term
+        return loss
+
+    def _training_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Features, frame counts and standardised vector streams of a training batch, augmented as the
+        regularizers say (mixing aside)."""
         waveforms = batch.waveforms
         for waveform_augment in self.regularizers.waveform:
             waveforms = waveform_augment.on_waveform(waveforms, batch.lengths)
         features, frames = self.frontend(waveforms, batch.lengths, batch.speakers)
         for feature_augment in self.regularizers.features:
             features = feature_augment.on_features(features, frames)
-        vectors = self.standardized(batch.vectors)
-        if self.regularizers.mixer is not None:
-            features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
-            vectors = {name: lam * values + (1 - lam) * values[order] for name, values in vectors.items()}
-            output = self.model(features, frames, vectors)
-            loss = lam * self.loss(output, batch) + (1 - lam) * self.loss(output, batch.permuted(order))
-        else:
-            loss = self.loss(self.model(features, frames, vectors), batch)
-        for term in self.regularizers.penalties:
-            loss = loss + term.penalty(cast(nn.Module, self.model))
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
-        return loss
+        return features, frames, self.standardized(batch.vectors)
+
+    def _training_forward(
+        self, features: torch.Tensor, frames: torch.Tensor, vectors: dict[str, torch.Tensor]
+    ) -> ModelOutput:
+        if isinstance(self.adaptation, Corrupting):
+            vectors = self.adaptation.corrupt(vectors)
+        return self.model(features, frames, vectors)
+
+    def _domain(
+        self,
+        output: ModelOutput,
+        features: torch.Tensor,
+        frames: torch.Tensor,
+        vectors: dict[str, torch.Tensor],
+        ids: list[str],
+    ) -> Domain:
+        inputs = input_summary(features, frames, vectors, self.model.reads)
+        return Domain(output.utterance_embedding(), output.utterance_logits(), inputs, ids)
+
+    @property
+    def progress(self) -> float:
+        """How far the fit has come, from 0 to 1 (an adaptation's schedule follows it)."""
+        return min(1.0, self.global_step / max(1, int(self.trainer.estimated_stepping_batches)))
+
+    def on_train_epoch_start(self) -> None:
+        if isinstance(self.frontend, TunableFrontend):
+            # e.g. a pretrained encoder held frozen for its first epochs (frontend.warmup_epochs); its modes
+            # follow, and the held parts stay held
+            self.frontend.start_epoch(self.current_epoch)
+            self.train(self.training)
+        if isinstance(self.adaptation, PseudoLabelling) and self.adaptation.relabels_at(self.current_epoch):
+            self.adaptation.relabel(*self.score_unlabelled())
+
+    @torch.no_grad()
+    def score_unlabelled(self) -> tuple[list[str], torch.Tensor]:
+        """The ids and class probabilities of every unlabelled target utterance, by the current model in eval mode."""
+        datamodule: Any = self.trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared
+        was_training = self.training
+        self.eval()
+        ids, probs = [], []
+        for batch in datamodule.unlabelled_dataloader():
+            output = self(batch.waveforms.to(self.device), batch.lengths.to(self.device), batch.speakers,
+                          {name: values.to(self.device) for name, values in batch.vectors.items()})  # fmt: skip
+            ids += batch.ids
+            probs.append(self.loss.predict(output).float().cpu())
+        self.train(was_training)
+        return ids, torch.cat(probs)
 
     def _score(self, batch: Batch, stage: str) -> torch.Tensor:
         output = self(batch.waveforms, batch.lengths, batch.speakers, batch.vectors)

@@ -48,7 +48,7 @@ def gather_frame_statistics(frontend: Frontend, datamodule: Any, world_size: int
     adaptive = isinstance(norm, SpeakerNorm)
     if adaptive:
         datamodule.setup("test")
-    loaders = [datamodule.train_dataloader()]
+    loaders = [datamodule.labelled_dataloader()]
     if adaptive:
         loaders += [datamodule.val_dataloader(), datamodule.test_dataloader()]
     for batch in (b for loader in loaders for b in loader):
