@@ -104,11 +104,13 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
         members: dict[Hashable, list[int]] = {}
         for i, group in enumerate(self.groups):
             members.setdefault(group, []).append(i)
-        target = max(len(indices) for indices in members.values())
+        target = max((len(indices) for indices in members.values()), default=0)
         draws = []
         for indices in members.values():
             rounds, extra = divmod(target, len(indices))
-            draws += indices * rounds + [indices[j] for j in torch.randperm(len(indices), generator=g)[:extra].tolist()]
+            draws += indices * rounds
+            if extra:  # drawing nothing keeps the generator, so a single group changes nothing
+                draws += [indices[j] for j in torch.randperm(len(indices), generator=g)[:extra].tolist()]
         return draws
 
     def __iter__(self) -> Iterator[list[int] | list[Draw]]:
