@@ -1,4 +1,8 @@
+import csv
+import json
+import os
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hydra.errors import InstantiationException
@@ -11,7 +15,9 @@ from serlab.data.corpora.urdu import URDU
 from serlab.data.datamodule import SERDataModule
 from serlab.data.splits import CrossCorpus, PerCorpusFolds, SpeakerFolds, SplitError
 from serlab.training.build import build_datamodule
-from tests.conftest import compose_train, write_tone, write_tree
+from tests.conftest import compose_train, run_cli, write_tone, write_tree
+from tests.data.corpora.test_emodb_release import ROOT as EMODB_ROOT
+from tests.data.corpora.test_urdu import ROOT as URDU_ROOT
 
 
 def test_cross_corpus_tests_on_a_whole_corpus_and_keeps_speakers_apart(tmp_path):
@@ -121,3 +127,37 @@ def test_balance_corpora_draws_each_training_corpus_equally_often(tmp_path, data
     unbalanced = corpus_counts()
     assert unbalanced["emodb"] == 28 and unbalanced["urdu"] < 24
     assert corpus_counts("data.balance_corpora=true") == {"emodb": 28, "urdu": 28}
+
+
+@pytest.fixture
+def releases():
+    """The real EmoDB and URDU releases."""
+    if not (EMODB_ROOT / "wav").is_dir() or not (URDU_ROOT / "Angry").is_dir():
+        missing = f"EmoDB or URDU not found at {EMODB_ROOT}, {URDU_ROOT} (set SERLAB_EMODB, SERLAB_URDU)"
+        if os.environ.get("SERLAB_REQUIRE_CORPORA"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return EMODB_ROOT, URDU_ROOT
+
+
+@pytest.mark.urdu
+@pytest.mark.emodb
+@pytest.mark.slow
+def test_train_on_emodb_and_test_on_urdu_validating_on_two_urdu_speakers(tmp_path, releases):
+    emodb, urdu = releases
+    proc = run_cli(
+        "serlab.cli.train", f"paths.root_dir={tmp_path}", "print_config=false", "data=multi",
+        f"data.roots.emodb={emodb}", f"data.roots.urdu={urdu}", "data.split.test=[urdu]",
+        "data.split.target_val_speakers=2", "data.fold=3", "debug=limit", cwd=tmp_path,
+    )  # fmt: skip
+    run = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+    sides: dict[str, set[str]] = {}
+    for row in csv.DictReader((run / "split.csv").open()):
+        sides.setdefault(row["split"], set()).add(row["speaker"])
+    assert sides["val"] == {"urdu/SF2", "urdu/SF3"}  # URDU's speakers sorted by name: SF1, SF10, SF11, SF2, SF3, ...
+    assert len(sides["test"]) == 27 and all(s.startswith("urdu/") for s in sides["test"])
+    assert sides["train"] == {f"emodb/{s}" for s in ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")}
+    split = json.loads((run / "split.json").read_text())
+    assert split["mode"] == "target-validated" and split["utterances"]["train"] == 339  # EmoDB's big four
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["classes"] == ["neutral", "happy", "angry", "sad"] and metrics["metrics"]["test/uar"] >= 0
