@@ -42,7 +42,7 @@ def options(group: str) -> list[str]:
 # Corpora the user brings need their root; composing and instantiating never reads it.
 ROOTS = {
     "manifest": ["data.path=/corpora/list.csv", "data.label_map={a: a}"],
-    "multi": ["data.roots.emodb=/corpora/emodb", "data.roots.ravdess=/corpora/ravdess"],
+    "multi": ["data.roots.emodb=/corpora/emodb", "data.roots.ravdess=/corpora/ravdess", "data.split.test=[ravdess]"],
     "synthetic": [],
 }
 

@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from torch.utils.data import DataLoader
@@ -56,3 +58,43 @@ def test_training_ranks_get_disjoint_equal_shares():
     assert len(shards[0]) == len(shards[1])
     assert not {d.index for b in shards[0] for d in b} & {d.index for b in shards[1] for d in b}
     assert all(len(b) == 4 for s in shards for b in s)
+
+
+def test_balanced_groups_are_drawn_equally_often_each_epoch_and_all_small_ones_come():
+    groups = ["big"] * 90 + ["small"] * 20
+    lengths = [(i * 7919) % 1000 for i in range(110)]
+    sampler = LengthBatchSampler(lengths, 8, shuffle=True, groups=groups, seed=5)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        draws = [d for b in sampler for d in b]
+        assert Counter(groups[d.index] for d in draws) == {"big": 90, "small": 90}
+        assert {d.index for d in draws} == set(range(110))
+        assert len(set(draws)) == 180  # a repeated utterance gets a crop seed of its own
+        epochs.append([[d.index for d in b] for b in sampler])
+    assert epochs[0] != epochs[1]
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epochs[1]) / len(epochs[1])
+    assert spread < 200  # still length-bucketed; random batches of 8 would spread about 780
+    again = LengthBatchSampler(lengths, 8, shuffle=True, groups=groups, seed=5)
+    again.set_epoch(1)
+    assert [[d.index for d in b] for b in again] == epochs[1]  # depends only on seed and epoch
+
+
+def test_balanced_groups_shard_across_ranks():
+    groups = ["big"] * 90 + ["small"] * 20
+    shards = [
+        LengthBatchSampler(list(range(110)), 4, shuffle=True, drop_last=True, num_replicas=2, rank=r, groups=groups)
+        for r in (0, 1)
+    ]
+    draws = [[d for b in shard for d in b] for shard in shards]
+    assert len(draws[0]) == len(draws[1]) and not set(draws[0]) & set(draws[1])
+    counts = Counter(groups[d.index] for shard in draws for d in shard)
+    assert abs(counts["big"] - counts["small"]) <= 2 * 4 * 2  # a dropped or unshared batch per rank at most
+    assert counts["big"] + counts["small"] >= 180 - 2 * 4 * 2
+
+
+def test_without_groups_the_draws_are_unchanged():
+    lengths = [(i * 7919) % 1000 for i in range(50)]
+    plain = LengthBatchSampler(lengths, 8, shuffle=True, seed=1)
+    one_group = LengthBatchSampler(lengths, 8, shuffle=True, seed=1, groups=["a"] * 50)
+    assert list(plain) == list(one_group)

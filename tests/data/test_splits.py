@@ -7,6 +7,7 @@ from serlab.data.splits import (
     BalancedSpeakerFolds,
     CrossCorpus,
     LeaveOneSpeakerOut,
+    PerCorpusFolds,
     SessionFolds,
     SpeakerFolds,
     SpeakerLeakError,
@@ -110,3 +111,42 @@ def test_cross_corpus_needs_known_test_corpora():
         CrossCorpus(test=["b"]).split(rows, 0)
     with pytest.raises(ValueError, match="leaves no corpus to train on"):
         CrossCorpus(test=["a"]).split(rows, 0)
+
+
+def _corpora(**speakers: int) -> list[Utterance]:
+    return [replace(r, speaker=f"{c}/{r.speaker}", corpus=c) for c, n in speakers.items() for r in _rows(n)]
+
+
+def test_cross_corpus_validates_on_source_speakers_by_default():
+    split = CrossCorpus(test=["t"]).split(_corpora(s=3, t=4), 2)
+    assert split.mode == "source-validated" and split.val == ("s/spk02",)
+    assert split.test == ("t/spk00", "t/spk01", "t/spk02", "t/spk03")
+
+
+def test_target_validated_cross_corpus_rotates_labelled_target_speakers_into_validation():
+    rows = _corpora(s=3, t=4, u=5)
+    protocol = CrossCorpus(test=["t", "u"], target_val_speakers=1)
+    assert protocol.n_folds_for(rows) == 4  # the rotation runs over the smallest test corpus
+    split = protocol.split(rows, 3)
+    assert split.mode == "target-validated" and split.val == ("t/spk03", "u/spk03")
+    assert split.train == ("s/spk00", "s/spk01", "s/spk02")
+    assert split.test == ("t/spk00", "t/spk01", "t/spk02", "u/spk00", "u/spk01", "u/spk02", "u/spk04")
+    assert [protocol.split(rows, k).val[0] for k in range(4)] == [f"t/spk0{k}" for k in range(4)]
+
+
+def test_target_validation_must_leave_test_speakers():
+    with pytest.raises(SplitError, match=r"data.split.target_val_speakers=4 leaves no test speaker in \{'t': 4\}"):
+        CrossCorpus(test=["t"], target_val_speakers=4).split(_corpora(s=3, t=4), 0)
+    with pytest.raises(ValueError, match="data.split.target_val_speakers must be >= 0, got -1"):
+        CrossCorpus(test=["t"], target_val_speakers=-1).split(_corpora(s=3, t=4), 0)
+
+
+def test_per_corpus_folds_join_each_corpus_fold_and_name_the_corpus_that_cannot_fill_it():
+    rows = _corpora(a=10, b=6)
+    protocol = PerCorpusFolds({"a": SpeakerFolds(5, 1), "b": SpeakerFolds(5, 1), "unused": LeaveOneSpeakerOut()})
+    split = protocol.split(rows, 4)
+    assert split.test == ("a/spk08", "a/spk09", "b/spk05") and split.val == ("a/spk00", "b/spk00")
+    assert split.mode == "in-corpus"
+    few = PerCorpusFolds({"a": SpeakerFolds(5, 1), "b": SpeakerFolds(5, 4)})
+    with pytest.raises(SplitError, match=r"^corpus b \(data.split.protocols.b\): data.split: 6 speaker\(s\)"):
+        few.split(rows, 0)

@@ -101,7 +101,7 @@ def test_one_emotion_head_per_corpus_trains_on_several_corpora(tmp_path, data_di
         tmp_path, data_dir, "data=multi", f"data.roots.emodb={tmp_path / 'emodb'}",
         f"data.roots.ravdess={tmp_path / 'ravdess'}",
         "data.split.test=[ravdess]", "data.batch_size=2", "model=multitask", "~model.tasks.gender",
-        "model.corpus_heads=${oc.dict.keys:data.corpus.corpora}", "loss=multitask",
+        "model.corpus_heads=[emodb,ravdess]", "loss=multitask",
         "~loss.weights.gender",
         "+loss.weights.emotion_emodb=1.0", "+loss.weights.emotion_ravdess=1.0", *small("blstm"),
     )  # fmt: skip

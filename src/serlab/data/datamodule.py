@@ -53,6 +53,7 @@ class SERDataModule(L.LightningDataModule):
         seed: int = 0,
         streams: Mapping[str, VectorStream] | None = None,
         perturb: SpeedPerturbation | None = None,
+        balance_corpora: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -77,6 +78,7 @@ class SERDataModule(L.LightningDataModule):
         self.on_bad_file = on_bad_file
         self.max_samples = round(max_duration * self.audio.sample_rate) if max_duration else None
         self.bucketing = bucketing
+        self.balance_corpora = balance_corpora
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
@@ -242,6 +244,7 @@ class SERDataModule(L.LightningDataModule):
         return {
             "corpus": self.corpus.name,
             "protocol": type(self.protocol).__name__,
+            "mode": split.mode,
             "fold": self.fold,
             "speakers": {side: list(speakers) for side, speakers in split.sides().items()},
             "utterances": dict(Counter(r["split"] for r in record)),
@@ -267,10 +270,12 @@ class SERDataModule(L.LightningDataModule):
         world, rank = self._world()
         # Sorting by length only pays when lengths differ; bucketing=false keeps plain random batches.
         lengths = data.lengths if self.bucketing else [0] * len(data)
+        balanced = self.balance_corpora and shuffle
         sampler = LengthBatchSampler(
             lengths,
             batch_size,
             shuffle=shuffle,
+            groups=[r.corpus for r in data.rows] if balanced else None,
             # A final batch of one would break batch normalisation statistics.
             drop_last=shuffle and len(data) > batch_size,
             num_replicas=world,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,7 +23,9 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
     Training (`shuffle=True`): each epoch shuffles, sorts within pools of `pool` batches, cuts
     batches and shuffles their order; every process gets the same number of batches. Batches hold
     `Draw`s whose crop seeds, like the order, depend only on (seed, epoch), so data randomness does
-    not depend on the number of loader workers or on where a run was resumed.
+    not depend on the number of loader workers or on where a run was resumed. With `groups` (one label per
+    utterance, e.g. its corpus), each epoch draws every group as often as the largest: the utterances of a
+    smaller group each come at least once, and as many again as fit, the last round drawn at random.
     Evaluation (`shuffle=False`): each process takes every `num_replicas`-th utterance, sorted by
     length, with no padding or repeats, so each utterance is scored exactly once.
     """
@@ -38,10 +40,14 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
         rank: int = 0,
         pool: int = 50,
         seed: int = 0,
+        groups: Sequence[Hashable] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        if groups is not None and len(groups) != len(lengths):
+            raise ValueError(f"{len(groups)} group labels for {len(lengths)} utterances")
         self.lengths = list(lengths)
+        self.groups = None if groups is None else list(groups)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -77,15 +83,35 @@ class LengthBatchSampler(Sampler[list[int] | list[Draw]]):
             shard = range(self.rank, len(self.lengths), self.num_replicas)
             return self._cut(sorted(shard, key=lambda i: self.lengths[i]))
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=g).tolist()
+        # draws[p]: the utterance served at position p; batches are cut from positions, so a repeated
+        # utterance gets a crop seed of its own each time
+        draws = self._draws(g)
+        order = torch.randperm(len(draws), generator=g).tolist()
         span = self.batch_size * self.pool
         batches = []
         for start in range(0, len(order), span):
-            batches += self._cut(sorted(order[start : start + span], key=lambda i: self.lengths[i]))
+            batches += self._cut(sorted(order[start : start + span], key=lambda p: self.lengths[draws[p]]))
         batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         per_rank = len(batches) // self.num_replicas if self.num_replicas > 1 else len(batches)
-        seeds = torch.randint(2**31 - 1, (len(self.lengths),), generator=g).tolist()
-        return [[Draw(i, seeds[i]) for i in batch] for batch in batches[self.rank :: self.num_replicas][:per_rank]]
+        seeds = torch.randint(2**31 - 1, (len(draws),), generator=g).tolist()
+        mine = batches[self.rank :: self.num_replicas][:per_rank]
+        return [[Draw(draws[p], seeds[p]) for p in batch] for batch in mine]
+
+    def _draws(self, g: torch.Generator) -> list[int]:
+        """This epoch's utterances: each once, or with `groups`, every group topped up to the largest's count."""
+        if self.groups is None:
+            return list(range(len(self.lengths)))
+        members: dict[Hashable, list[int]] = {}
+        for i, group in enumerate(self.groups):
+            members.setdefault(group, []).append(i)
+        target = max((len(indices) for indices in members.values()), default=0)
+        draws = []
+        for indices in members.values():
+            rounds, extra = divmod(target, len(indices))
+            draws += indices * rounds
+            if extra:  # drawing nothing keeps the generator, so a single group changes nothing
+                draws += [indices[j] for j in torch.randperm(len(indices), generator=g)[:extra].tolist()]
+        return draws
 
     def __iter__(self) -> Iterator[list[int] | list[Draw]]:
         batches = self._batches()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -19,13 +19,21 @@ class SplitError(UserError, ValueError):
     """A split protocol whose settings the corpus cannot satisfy."""
 
 
+IN_CORPUS = "in-corpus"
+SOURCE_VALIDATED = "source-validated"
+TARGET_VALIDATED = "target-validated"
+
+
 @dataclass(frozen=True)
 class SpeakerSplit:
-    """Which speakers form train, val and test."""
+    """Which speakers form train, val and test; `mode` says where the test and validation speakers come from:
+    in-corpus (the corpora trained on), source-validated (other corpora, validation from the training ones) or
+    target-validated (other corpora, validation from labelled speakers of the test corpora)."""
 
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+    mode: str = IN_CORPUS
 
     def check(self) -> None:
         """Refuse any split in which a speaker is on two sides or a side is empty."""
@@ -201,34 +209,107 @@ class SessionFolds:
 
 @dataclass(frozen=True)
 class CrossCorpus:
-    """Test on whole corpora; train and validate on the others, validation speakers rotating with the fold."""
+    """Test on whole corpora and train on the others. Validation speakers rotate with the fold: by default
+    `n_val_speakers` of each training corpus (source-validated); with `target_val_speakers` > 0, that many
+    labelled speakers of each test corpus move from test to validation instead (target-validated)."""
 
     test: Sequence[str] = field(default_factory=tuple)
     n_val_speakers: int = 1
+    target_val_speakers: int = 0
 
-    def _train_speakers(self, rows: list[Utterance]) -> dict[str, list[str]]:
+    def _by_corpus(self, rows: list[Utterance]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The speakers of each training corpus and of each test corpus."""
         corpora = sorted({r.corpus for r in rows})
         unknown = sorted(set(self.test) - set(corpora))
         if not self.test or unknown:
             raise ValueError(f"data.split.test must name test corpora among {corpora}; got {list(self.test)}")
-        training = {c: _speakers([r for r in rows if r.corpus == c]) for c in corpora if c not in self.test}
+        if self.target_val_speakers < 0:
+            raise ValueError(f"data.split.target_val_speakers must be >= 0, got {self.target_val_speakers}")
+        speakers = {c: _speakers([r for r in rows if r.corpus == c]) for c in corpora}
+        training = {c: s for c, s in speakers.items() if c not in self.test}
         if not training:
             raise ValueError(f"data.split.test {list(self.test)} leaves no corpus to train on")
-        return training
+        testing = {c: s for c, s in speakers.items() if c in self.test}
+        if self.target_val_speakers:
+            few = {c: len(s) for c, s in testing.items() if len(s) <= self.target_val_speakers}
+            if few:
+                raise SplitError(
+                    f"data.split.target_val_speakers={self.target_val_speakers} leaves no test speaker in {few} "
+                    "(speakers per test corpus): lower it"
+                )
+        return training, testing
 
     def n_folds_for(self, rows: list[Utterance]) -> int:
-        return min(len(s) for s in self._train_speakers(rows).values())
+        training, testing = self._by_corpus(rows)
+        rotating = testing if self.target_val_speakers else training
+        return min(len(s) for s in rotating.values())
 
     def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
-        training = self._train_speakers(rows)
+        training, testing = self._by_corpus(rows)
         _check_fold(fold, self.n_folds_for(rows))
-        val, train = [], []
-        for speakers in training.values():
-            # n_val_speakers per training corpus, so each corpus has a say in model choice.
-            rotated = speakers[fold:] + speakers[:fold]
-            val += rotated[: self.n_val_speakers]
-            train += rotated[self.n_val_speakers :]
-        test = _speakers([r for r in rows if r.corpus in self.test])
-        split = SpeakerSplit(tuple(sorted(train)), tuple(sorted(val)), tuple(test))
+        # Validation speakers come from each corpus of one role, so each such corpus has a say in model choice.
+        if self.target_val_speakers:
+            val, test = _rotate(testing, fold, self.target_val_speakers)
+            train = [s for speakers in training.values() for s in speakers]
+            mode = TARGET_VALIDATED
+        else:
+            val, train = _rotate(training, fold, self.n_val_speakers)
+            test = [s for speakers in testing.values() for s in speakers]
+            mode = SOURCE_VALIDATED
+        split = SpeakerSplit(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)), mode)
+        split.check()
+        return split
+
+
+def _rotate(by_corpus: Mapping[str, list[str]], fold: int, n: int) -> tuple[list[str], list[str]]:
+    """From each corpus, the `n` speakers starting at position `fold` (wrapping round), and the others."""
+    taken, rest = [], []
+    for speakers in by_corpus.values():
+        rotated = speakers[fold:] + speakers[:fold]
+        taken += rotated[:n]
+        rest += rotated[n:]
+    return taken, rest
+
+
+@dataclass(frozen=True)
+class PerCorpusFolds:
+    """Fold k of each corpus's own protocol, all at once: fold k tests on the speakers that each corpus tests on
+    in its single-corpus fold k, and validates and trains on the rest of each corpus, so multi-corpus and
+    single-corpus results pair fold by fold. Corpora without a protocol are refused; protocols for corpora
+    absent from the data are unused."""
+
+    protocols: Mapping[str, SplitProtocol] = field(default_factory=dict)
+
+    def _members(self, rows: list[Utterance]) -> dict[str, list[Utterance]]:
+        members = {c: [r for r in rows if r.corpus == c] for c in sorted({r.corpus for r in rows})}
+        missing = [c for c in members if c not in self.protocols]
+        if missing:
+            raise SplitError(
+                f"data.split.protocols has no protocol for corpus {missing[0]}: add one, e.g. "
+                f"+data/split@data.split.protocols.{missing[0]}=speaker_folds"
+            )
+        return members
+
+    def n_folds_for(self, rows: list[Utterance]) -> int:
+        folds = {c: self.protocols[c].n_folds_for(part) for c, part in self._members(rows).items()}
+        if len(set(folds.values())) > 1:
+            raise SplitError(
+                f"data.split.protocols give different numbers of folds {folds}: set the same n_folds for every corpus"
+            )
+        return next(iter(folds.values()))
+
+    def split(self, rows: list[Utterance], fold: int) -> SpeakerSplit:
+        _check_fold(fold, self.n_folds_for(rows))
+        parts = []
+        for corpus, part in self._members(rows).items():
+            try:
+                parts.append(self.protocols[corpus].split(part, fold))
+            except ValueError as err:
+                raise type(err)(f"corpus {corpus} (data.split.protocols.{corpus}): {err}") from err
+        split = SpeakerSplit(
+            tuple(s for p in parts for s in p.train),
+            tuple(s for p in parts for s in p.val),
+            tuple(s for p in parts for s in p.test),
+        )
         split.check()
         return split
