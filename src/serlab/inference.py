@@ -93,6 +93,11 @@ def load_recognizer(ckpt_path: Path) -> Recognizer:
             "speaker's audio (the declared speaker-adaptive mode), which single new files cannot be; score it "
             "with serlab-eval"
         )
+    if run_cfg.data.get("streams_per_corpus"):
+        raise CheckpointError(
+            f"ckpt_path: {ckpt_path} standardises its vector streams within each corpus (data.streams_per_corpus), "
+            "with statistics single new files do not have; score a corpus with serlab-eval"
+        )
     module.load_state_dict(state["state_dict"])
     return Recognizer(
         module.frontend, module.model, module.loss, classes, audio_settings(run_cfg), streams, module.vector_norms

@@ -174,11 +174,6 @@ def cross_validate(cfg: DictConfig) -> CVSummary:
     write_json(summary.as_dict(), cv_dir / "summary.json")
     figures = write_report(summary, cv_dir, report_title(), report_notes(cfg, summary))
     metrics = {f"cv/{k}_{stat}": v for k in HEADLINE for stat, v in zip(("mean", "std"), summary.over_folds(k))}
-    if cfg.get("adaptation"):
-        notes.append(
-            f"adaptation: {cfg.adaptation._target_.rsplit('.', 1)[-1]} (TRANSDUCTIVE: training read the test "
-            "speakers' unlabelled audio, never their labels)"
-        )
     if summary.has_seed_ensemble:
         metrics |= {
             f"cv/ensemble_{k}_{stat}": v

@@ -18,9 +18,10 @@ from torch.utils.data import DataLoader
 from serlab.data.audio import AudioSettings
 from serlab.data.cache import AudioCache
 from serlab.data.checks import CorpusError, EmptyClassError, UnusableFilesError, check_classes, file_problems
-from serlab.data.collate import Batch, pad_collate, unlabelled_collate
+from serlab.data.collate import pad_collate, unlabelled_collate
 from serlab.data.corpora.base import Corpus
-from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Skipped
+from serlab.data.corpus_norm import CorpusStandardiser
+from serlab.data.dataset import ON_BAD_FILE, AudioDataset, Example, Skipped
 from serlab.data.labels import LabelMap
 from serlab.data.manifest import Utterance
 from serlab.data.perturb import SpeedPerturbation
@@ -54,6 +55,7 @@ class SERDataModule(L.LightningDataModule):
         streams: Mapping[str, VectorStream] | None = None,
         perturb: SpeedPerturbation | None = None,
         balance_corpora: bool = False,
+        streams_per_corpus: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -85,6 +87,8 @@ class SERDataModule(L.LightningDataModule):
         self.streams = dict(streams or {})
         for name, stream in self.streams.items():
             check_interface(stream, VectorStream, f"data.streams.{name}")
+        # one standardiser per vector stream, fitted on the training side (data.streams_per_corpus)
+        self.corpus_norms = {name: CorpusStandardiser(name) for name in self.streams} if streams_per_corpus else {}
         self.perturb = perturb
         # a degraded test condition (serlab-eval robustness.*): (waveform, utterance id) -> waveform
         self.test_condition: Callable[[torch.Tensor, str], torch.Tensor] | None = None
@@ -130,12 +134,15 @@ class SERDataModule(L.LightningDataModule):
             self._assign_splits()
         fit = ("train", "val", "unlabelled") if self.unlabelled else ("train", "val")
         wanted = {"fit": fit, "validate": ("val",), "test": ("test",)}.get(stage or "", (*fit, "test"))
+        if self.corpus_norms:
+            # per-corpus statistics come from the training side, so it is read first
+            wanted = ("train", *(side for side in wanted if side != "train"))
         perturb = self.perturb
         split = self.speaker_split or self._assign_splits()
         for side in wanted:
             if side not in self.datasets:
-                speakers = split.sides()["test" if side == "unlabelled" else side]
-                rows = [r for r in self.rows if r.speaker in speakers]
+                side_speakers = split.sides()["test" if side == "unlabelled" else side]
+                rows = [r for r in self.rows if r.speaker in side_speakers]
                 self.datasets[side] = AudioDataset(
                     rows,
                     self.classes,
@@ -154,9 +161,14 @@ class SERDataModule(L.LightningDataModule):
                     log.info("speed perturbation: %d training utterances at speeds 1 and %s, one drawn per epoch",
                              len(dataset), perturb.factors)  # fmt: skip
                 speakers = [r.speaker for r in dataset.rows]
+                corpora = [r.corpus for r in dataset.rows]
                 for name, stream in self.streams.items():
-                    versions = [stream(v, self.sample_rate, speakers) for v in dataset.versions]
-                    dataset.vectors[name] = torch.stack(versions)
+                    values = torch.stack([stream(v, self.sample_rate, speakers) for v in dataset.versions])
+                    if name in self.corpus_norms:
+                        if side == "train":
+                            self.corpus_norms[name].fit(values, corpora)
+                        values = self.corpus_norms[name](values, corpora)
+                    dataset.vectors[name] = values
 
     def degrade_test(self, condition: Callable[[torch.Tensor, str], torch.Tensor] | None) -> None:
         """Serve the test split through `condition` (None: clean) from the next `setup`; every stream is
@@ -251,6 +263,8 @@ class SERDataModule(L.LightningDataModule):
             "dropped_labels": dict(self.dropped),
             "skipped_files": len(self.skipped()),
             "label_map": dict(self.label_map.mapping),
+            # corpora whose stream statistics came from their own test audio (data.streams_per_corpus)
+            "statistics_from_test_audio": sorted({c for norm in self.corpus_norms.values() for c in norm.unseen}),
         }
 
     def skipped(self) -> list[Skipped]:
@@ -265,7 +279,7 @@ class SERDataModule(L.LightningDataModule):
 
     def _loader(
         self, side: str, batch_size: int, shuffle: bool, resume: tuple[int, int] = (0, 0)
-    ) -> DataLoader[Batch]:
+    ) -> DataLoader[Example]:
         data = self.datasets[side]
         world, rank = self._world()
         # Sorting by length only pays when lengths differ; bucketing=false keeps plain random batches.
@@ -298,12 +312,12 @@ class SERDataModule(L.LightningDataModule):
         # the loop's progress trackers are declared as a base class without `processed`
         return loop.epoch_progress.current.processed, done  # type: ignore[attr-defined]
 
-    def labelled_dataloader(self) -> DataLoader[Batch]:
+    def labelled_dataloader(self) -> DataLoader[Example]:
         """The training utterances' batches (what the normalisers' statistics are gathered on)."""
         # Lightning builds this iterator before it sets the epoch, and does not rebuild it on resume.
         return self._loader("train", self.batch_size, shuffle=True, resume=self._resume_point())
 
-    def train_dataloader(self) -> DataLoader[Batch] | CombinedLoader:
+    def train_dataloader(self) -> DataLoader[Example] | CombinedLoader:
         labelled = self.labelled_dataloader()
         if not self.unlabelled:
             return labelled
@@ -319,12 +333,12 @@ class SERDataModule(L.LightningDataModule):
             return replace(batch["labelled"], unlabelled=batch["unlabelled"])
         return batch
 
-    def unlabelled_dataloader(self) -> DataLoader[Batch]:
+    def unlabelled_dataloader(self) -> DataLoader[Example]:
         """Every unlabelled target utterance once, labels withheld (what self-training labels)."""
         return self._loader("unlabelled", self.eval_batch_size, shuffle=False)
 
-    def val_dataloader(self) -> DataLoader[Batch]:
+    def val_dataloader(self) -> DataLoader[Example]:
         return self._loader("val", self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader[Batch]:
+    def test_dataloader(self) -> DataLoader[Example]:
         return self._loader("test", self.eval_batch_size, shuffle=False)

@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.optim import Optimizer
 
-from serlab.config_check import ConfigError, check_targets
 from serlab.adaptation.protocol import Adaptation, input_summary_size
+from serlab.config_check import ConfigError, check_targets
 from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.features.normalize import VectorNorm

@@ -127,9 +127,9 @@ class SERModule(L.LightningModule):
             source = self._domain(output, features, frames, vectors, labelled.ids)
             target_inputs = self._training_inputs(unlabelled)
             target = self._domain(self._training_forward(*target_inputs), *target_inputs, unlabelled.ids)
-            term = self.adaptation(source, target, self.progress)
-            self.log("train/adaptation", term, on_step=False, on_epoch=True, batch_size=len(labelled))
-            loss = loss + term
+            adapting = self.adaptation(source, target, self.progress)
+            self.log("train/adaptation", adapting, on_step=False, on_epoch=True, batch_size=len(labelled))
+            loss = loss + adapting
         return loss
 
     def _training_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
