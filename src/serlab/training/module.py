@@ -14,6 +14,7 @@ from torchmetrics.regression import ConcordanceCorrCoef
 
 from serlab.data.collate import Batch
 from serlab.features.normalize import VectorNorm
+from serlab.features.reconstruction import Autoencoder, vector_inputs
 from serlab.interfaces import Frontend, Loss, Model, TunableFrontend
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
@@ -30,8 +31,9 @@ class SERModule(L.LightningModule):
     """Trains and scores one utterance-level emotion classifier.
 
     Its inputs are the frame stream the frontend makes of the waveforms and the vector streams the
-    model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`; their
-    statistics are gathered by the StreamStatistics callback before fitting.
+    model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`, and the reconstruction
+    error of the optional autoencoder (`reconstruction`); the StreamStatistics callback gathers their statistics
+    and fits the autoencoder when fitting starts.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class SERModule(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         regularizers: Mapping[str, object] | None = None,
         vector_norms: Mapping[str, VectorNorm] | None = None,
+        reconstruction: Autoencoder | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
     ) -> None:
@@ -53,6 +56,8 @@ class SERModule(L.LightningModule):
         self.model: Model = model
         self.loss: Loss = loss
         self.vector_norms = nn.ModuleDict(dict(vector_norms or {}))
+        # fitted like the normalisers; its reconstruction error is the `reconstruction` stream
+        self.reconstruction = reconstruction
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.classes = list(classes)
@@ -91,8 +96,8 @@ class SERModule(L.LightningModule):
         return self.model(features, frames, self.standardized(vectors or {}))
 
     def standardized(self, vectors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each vector stream through its normaliser."""
-        return {name: self.vector_norms[name](values) for name, values in vectors.items()}
+        """Each vector stream through its normaliser, and the reconstruction error when the run has an autoencoder."""
+        return vector_inputs(vectors, self.vector_norms, self.reconstruction)
 
     def train(self, mode: bool = True) -> SERModule:
         super().train(mode)
