@@ -310,7 +310,7 @@ def test_novelty_is_written_and_higher_for_audio_unlike_the_training_split(tmp_p
     cfg = compose_train(tmp_path / "a", data_dir, *streams, "debug=limit", "trainer.max_epochs=1", "test=false")
     train(cfg)
     ckpt = tmp_path / "a" / "run" / "checkpoints" / "best.ckpt"
-    split = {r["id"]: r["split"] for r in csv.DictReader(open(tmp_path / "a" / "run" / "split.csv"))}
+    split = {r["id"]: r["split"] for r in _read_csv(tmp_path / "a" / "run" / "split.csv")}
     corpus = data_dir / "synthetic"
     heard = next(p for p in sorted(corpus.rglob("*.wav")) if split.get(p.stem) == "train")
     clips = tmp_path / "clips"

@@ -132,9 +132,7 @@ class Scores:
     def mean(parts: list[Scores]) -> Scores:
         """The mean of equally weighted parts (the windows of one file)."""
         novelty = [p.novelty for p in parts if p.novelty is not None]
-        return Scores(
-            torch.stack([p.probs for p in parts]).mean(0), torch.stack(novelty).mean() if novelty else None
-        )
+        return Scores(torch.stack([p.probs for p in parts]).mean(0), torch.stack(novelty).mean() if novelty else None)
 
 
 @torch.no_grad()

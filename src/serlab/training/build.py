@@ -90,7 +90,9 @@ def build_reconstruction(cfg: DictConfig, shapes: Mapping[str, tuple[int, ...]])
     return instantiate(node)(vector_shapes=shapes)
 
 
-def model_shapes(shapes: Mapping[str, tuple[int, ...]], reconstruction: Autoencoder | None) -> dict[str, tuple[int, ...]]:
+def model_shapes(
+    shapes: Mapping[str, tuple[int, ...]], reconstruction: Autoencoder | None
+) -> dict[str, tuple[int, ...]]:
     """The streams a model may join: the data's, and the reconstruction error when the run has an autoencoder."""
     return {**shapes, STREAM: reconstruction.shape} if reconstruction is not None else dict(shapes)
 
