@@ -30,6 +30,7 @@ GROUPS = [
     "trainer",
     "logger",
     "callbacks",
+    "reconstruction",
 ]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]

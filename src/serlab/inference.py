@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from serlab.data.audio import AudioSettings
+from serlab.features.reconstruction import Autoencoder, vector_inputs
 from serlab.interfaces import Frontend, Loss, Model, VectorStream
 from serlab.training.build import build_module
 from serlab.training.checkpointing import CheckpointError, load_run
@@ -27,7 +28,8 @@ def vector_streams(run_cfg: DictConfig) -> dict[str, VectorStream]:
 
 
 class Recognizer(nn.Module):
-    """Frontend, model, the run's stream normalisers and the loss's read-out of class probabilities, in eval mode.
+    """Frontend, model, the run's stream normalisers (and reconstruction autoencoder) and the loss's read-out of
+    class probabilities, in eval mode.
 
     `lengths` counts the valid samples of each zero-padded row; without it every row is taken as
     a whole clip (what exported models do). The model's vector streams are computed from each row's
@@ -43,6 +45,7 @@ class Recognizer(nn.Module):
         audio: AudioSettings,
         streams: Mapping[str, VectorStream] | None = None,
         vector_norms: nn.ModuleDict | None = None,
+        reconstruction: Autoencoder | None = None,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -52,6 +55,7 @@ class Recognizer(nn.Module):
         self.audio = audio
         self.streams = dict(streams or {})
         self.vector_norms = vector_norms or nn.ModuleDict()
+        self.reconstruction = reconstruction
         self.eval()
 
     @property
@@ -76,9 +80,17 @@ class Recognizer(nn.Module):
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long, device=waveforms.device)
         if vectors is None:
             vectors = self.compute_vectors(waveforms, lengths)
-        standardized = {name: self.vector_norms[name](values) for name, values in vectors.items()}
+        standardized = vector_inputs(vectors, self.vector_norms, self.reconstruction)
         features, frames = self.frontend(waveforms, lengths)
         return self.loss.predict(self.model(features, frames, standardized))
+
+    def novelty(self, vectors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """(batch,) how unlike the run's training utterances the clips of these streams (`compute_vectors`) are:
+        their mean squared reconstruction error over the median training utterance's; needs an autoencoder."""
+        if self.reconstruction is None:
+            raise ValueError("this run has no reconstruction autoencoder to score novelty with")
+        standardized = {name: self.vector_norms[name](vectors[name]) for name in self.reconstruction.sources}
+        return self.reconstruction.novelty(standardized)
 
 
 def load_recognizer(ckpt_path: Path) -> Recognizer:
@@ -100,5 +112,12 @@ def load_recognizer(ckpt_path: Path) -> Recognizer:
         )
     module.load_state_dict(state["state_dict"])
     return Recognizer(
-        module.frontend, module.model, module.loss, classes, audio_settings(run_cfg), streams, module.vector_norms
+        module.frontend,
+        module.model,
+        module.loss,
+        classes,
+        audio_settings(run_cfg),
+        streams,
+        module.vector_norms,
+        module.reconstruction,
     )

@@ -53,13 +53,19 @@ def group_norm_encoder(root: Path) -> list[str]:
     return ["frontend=hf_encoder", f"frontend.model={folder}", "model=attention"]
 
 
-# fusion: a model that also reads a vector stream, which its programs take as a second input; then each pretrained
-# frontend (its small local encoder) under attentive pooling, and a linear probe of the Whisper embeddings stream.
+# fusion: a model that also reads a vector stream, which its programs take as a second input (reconstruction: and its
+# reconstruction error, computed inside); then each pretrained frontend (its small local encoder) under attentive
+# pooling, and a linear probe of the Whisper embeddings stream.
 # Each gives the overrides of its run, writing what it needs in the folder it is given.
 RUNS: dict[str, Callable[[Path], Sequence[str]]] = {
     "crnn": lambda _: ["model=crnn"],
     "blstm": lambda _: ["model=blstm"],
     "fusion": lambda _: ["model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8"],
+    # the autoencoder's reconstruction error, computed inside the program from the functionals it takes
+    "reconstruction": lambda _: [
+        "model=fusion", "data/streams/functionals=egemaps", "model.vector_hidden=8", "reconstruction=autoencoder",
+        "model.streams=[functionals,reconstruction]", "reconstruction.epochs=10",
+    ],
     **{frontend: lambda _, frontend=frontend: pretrained_run(frontend) for frontend in PRETRAINED},
     "hf_encoder_group_norm": group_norm_encoder,
     # with a hidden layer: a lone linear head has too few weights for its int8 copy to be the smaller file

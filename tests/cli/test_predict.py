@@ -302,3 +302,29 @@ def test_runs_on_streams_or_pretrained_encoders_score_new_files_as_each_file_alo
             expected = module.loss.predict(module(wave[None], torch.tensor([len(wave)]), vectors=vectors))[0]
         # scored in a padded batch of two: the same as alone
         torch.testing.assert_close(torch.tensor([float(row[c]) for c in PROBS]), expected, atol=1e-5, rtol=0)
+
+
+def test_novelty_is_written_and_higher_for_audio_unlike_the_training_split(tmp_path, data_dir):
+    # a CRNN that reads no vector stream: the autoencoder alone reads the functionals, for novelty
+    streams = ["data/streams/functionals=egemaps", "reconstruction=autoencoder", "model.hidden=16"]
+    cfg = compose_train(tmp_path / "a", data_dir, *streams, "debug=limit", "trainer.max_epochs=1", "test=false")
+    train(cfg)
+    ckpt = tmp_path / "a" / "run" / "checkpoints" / "best.ckpt"
+    split = {r["id"]: r["split"] for r in _read_csv(tmp_path / "a" / "run" / "split.csv")}
+    corpus = data_dir / "synthetic"
+    heard = next(p for p in sorted(corpus.rglob("*.wav")) if split.get(p.stem) == "train")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "heard.wav").write_bytes(heard.read_bytes())
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    sf.write(clips / "white_noise.wav", noise, 16000)
+
+    rows = {r["path"]: r for r in _predict(tmp_path, data_dir, ckpt, clips)}
+    novelty = {name: float(row["novelty"]) for name, row in rows.items()}
+    assert all(np.isfinite(list(novelty.values()))) and novelty["white_noise.wav"] > 3 * novelty["heard.wav"]
+    header = (tmp_path / "run" / "predictions.csv").read_text().splitlines()[0]
+    assert header.split(",") == ["path", "level", "start", "end", "emotion", *PROBS, "novelty"]
+    # a file scored in windows: its novelty is the mean of its windows'
+    windowed = _predict(tmp_path, data_dir, ckpt, clips / "white_noise.wav", "window=0.4", "hop=0.3")
+    own = [float(r["novelty"]) for r in windowed if r["level"] == "window"]
+    assert len(own) == 3 and float(windowed[0]["novelty"]) == pytest.approx(np.mean(own), abs=1e-5)

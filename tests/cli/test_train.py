@@ -190,3 +190,16 @@ def test_the_run_log_keeps_the_runs_messages_without_noise_or_progress_bars(tmp_
     output = proc.stdout + proc.stderr
     for noise in ("litlogger", "Total FLOPs", "anonymous setting", "Trainer already configured", "it/s", "v_num"):
         assert noise not in output
+
+
+def test_a_run_joining_the_reconstruction_stream_trains_and_tests(tmp_path, data_dir):
+    run = tmp_path / "run"
+    streams = ["data/streams/functionals=egemaps", "reconstruction=autoencoder", "reconstruction.epochs=20"]
+    head = ["model=vector_head", "model.streams=[functionals,reconstruction]"]
+    run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), *streams, *head, "debug=limit",
+            "trainer.max_epochs=2", f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    assert 0.0 <= json.loads((run / "metrics.json").read_text())["metrics"]["test/uar"] <= 1.0
+    weights = torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
+    # the autoencoder's fitted weights are in the checkpoint; the head reads the 88 functionals and their 88 errors
+    assert bool(weights["reconstruction.fitted"]) and weights["reconstruction.decoder.weight"].shape == (88, 32)
+    assert weights["model.head.weight"].shape == (4, 88 + 88)

@@ -123,6 +123,24 @@ def test_fusion_trains_with_functionals_and_each_half_refuses_the_other_missing(
         build_module(compose_train(tmp_path, data_dir, "data/streams/functionals=egemaps"), ["a", "b"])
 
 
+def test_the_reconstruction_stream_is_joined_by_name_and_its_sources_need_not_be_read_by_the_model(tmp_path, data_dir):
+    egemaps = ["data/streams/functionals=egemaps", "reconstruction=autoencoder", "reconstruction.epochs=2"]
+    fusion = ["model=fusion", *egemaps, "model.streams=[reconstruction]", "model.vector_hidden=8", *small("crnn")]
+    module = build_module(compose_train(tmp_path, data_dir, *fusion), ["a", "b"])
+    # the functionals feed the autoencoder alone; the model joins its 88 errors, and its weights never train
+    assert module.model.reads == ("reconstruction",)
+    assert module.model.branches["reconstruction"].layer[1].in_features == 88
+    autoencoder = {id(p) for p in module.reconstruction.parameters()}
+    assert not autoencoder & {id(p) for group in module.parameter_groups() for p in group["params"]}
+    steps(compose_train(tmp_path, data_dir, *fusion, "regularizer=[dropout,mixup]"))
+    # a model that reads no stream: the autoencoder alone reads the functionals (for novelty)
+    assert build_module(compose_train(tmp_path, data_dir, *egemaps, *small("crnn")), ["a", "b"]).model.reads == ()
+    unnamed = r"^model.streams: the reconstruction stream .* add reconstruction=autoencoder$"
+    with pytest.raises(ConfigError, match=unnamed):
+        build_module(compose_train(tmp_path, data_dir, *fusion[:1], "data/streams/functionals=egemaps",
+                                   "model.streams=[functionals,reconstruction]"), ["a", "b"])  # fmt: skip
+
+
 def test_a_pretrained_encoder_trains_at_its_own_learning_rate(tmp_path, data_dir):
     frontend = ["frontend=whisper", *frontend_overrides("whisper"), "frontend.freeze=top:1", "frontend.encoder_lr=1e-5"]
     cfg = compose_train(tmp_path, data_dir, *frontend, "model=attention", *small("attention"), "optimizer.lr=1e-3")

@@ -18,7 +18,7 @@ from serlab.errors import UserError
 from serlab.training.build import build_datamodule, build_module
 from serlab.training.checkpointing import CheckpointError
 from serlab.training.module import SERModule
-from serlab.training.transfer import freeze, init_from, patterns
+from serlab.training.transfer import freeze, init_from, patterns, plan, unfilled
 from tests.conftest import TINY_OVERRIDES, cli_overrides, compose_train, run_cli
 
 # One short epoch, with global frame statistics so that the normaliser has some to carry.
@@ -91,6 +91,22 @@ def test_testing_without_training_needs_the_checkpoints_statistics(source, tmp_p
     cfg, module = built(tmp_path, data_dir, f"init_from={source}", "train=false", "init_from_keep_statistics=true")
     init_from(cfg, module, resumed=None)
     assert not module.frontend.norm.needs_statistics
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_the_reconstruction_autoencoder_is_fitted_again_on_the_new_corpus_unless_kept(tmp_path, data_dir, keep):
+    streams = ["data/streams/functionals=egemaps", "reconstruction=autoencoder", "model.hidden=16"]
+    cfg, module = built(tmp_path, data_dir, *streams, f"init_from_keep_statistics={keep}")
+    autoencoder = {f"reconstruction.{name}" for name in module.reconstruction.state_dict()}
+    weights = {**module.state_dict(), "reconstruction.fitted": torch.tensor(True)}
+    steps = plan(cfg, module, weights, module.classes)
+    assert (autoencoder <= set(steps.gathered)) is not keep and (autoencoder <= set(steps.loaded)) is keep
+    # an autoencoder not yet fitted waits like the normalisers
+    module.frontend.norm.count.fill_(1)
+    module.vector_norms["functionals"].set_statistics(torch.randn(5, 88))
+    assert unfilled(module)
+    module.reconstruction.fitted.fill_(True)
+    assert not unfilled(module)
 
 
 @pytest.mark.parametrize(

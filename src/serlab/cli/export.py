@@ -6,7 +6,8 @@ Lengths are not an input: a padded row would need packed recurrent layers, which
 nor ONNX can express, so clips of different lengths are scored one call each. A model that joins
 vector streams (model=fusion) takes each of them as a further input, (batch, *shape), computed from
 the clip as the run's `data.streams` computes it (e.g. openSMILE functionals); the program
-standardises them itself.
+standardises them itself, and computes the reconstruction error of a run's autoencoder (reconstruction=autoencoder)
+from them. The clips' novelty is not an output: serlab-predict writes it.
 """
 
 from __future__ import annotations

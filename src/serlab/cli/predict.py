@@ -120,16 +120,37 @@ def batches(segments: list[Segment], batch_size: int) -> Iterator[list[Segment]]
         yield ordered[i : i + batch_size]
 
 
+@dataclass(frozen=True)
+class Scores:
+    """What is said of one stretch of audio: class probabilities (classes,) and, when the run has a
+    reconstruction autoencoder, its novelty (a scalar tensor)."""
+
+    probs: torch.Tensor
+    novelty: torch.Tensor | None = None
+
+    @staticmethod
+    def mean(parts: list[Scores]) -> Scores:
+        """The mean of equally weighted parts (the windows of one file)."""
+        novelty = [p.novelty for p in parts if p.novelty is not None]
+        return Scores(torch.stack([p.probs for p in parts]).mean(0), torch.stack(novelty).mean() if novelty else None)
+
+
 @torch.no_grad()
-def score(recognizer: Recognizer, waves: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Class probabilities of each waveform, scored as one zero-padded batch with lengths."""
+def score(recognizer: Recognizer, waves: list[torch.Tensor], device: torch.device) -> list[Scores]:
+    """The scores of each waveform, computed as one zero-padded batch with lengths."""
     lengths = torch.tensor([len(w) for w in waves], device=device)
     batch = pad_sequence(waves, batch_first=True).to(device)
-    return recognizer(batch, lengths).cpu()
+    vectors = recognizer.compute_vectors(batch, lengths)
+    probs = recognizer(batch, lengths, vectors).cpu()
+    if recognizer.reconstruction is None:
+        return [Scores(p) for p in probs]
+    return [Scores(p, n) for p, n in zip(probs, recognizer.novelty(vectors).cpu())]
 
 
-def result_row(name: str, level: str, start: float, end: float, probs: torch.Tensor, classes: list[str]) -> dict:
-    """One output row: where, the predicted emotion and every class probability."""
+def result_row(name: str, level: str, start: float, end: float, scores: Scores, classes: list[str]) -> dict:
+    """One output row: where, the predicted emotion, every class probability and the novelty (when scored)."""
+    probs = scores.probs
+    novelty = {} if scores.novelty is None else {"novelty": round(float(scores.novelty), 6)}
     return {
         "path": name,
         "level": level,
@@ -137,6 +158,7 @@ def result_row(name: str, level: str, start: float, end: float, probs: torch.Ten
         "end": round(end, 3),
         "emotion": classes[int(probs.argmax())],
         **{f"p_{c}": round(float(p), 6) for c, p in zip(classes, probs)},
+        **novelty,
     }
 
 
@@ -203,12 +225,12 @@ def score_segments(
     segments: list[Segment],
     batch_size: int,
     device: torch.device,
-) -> dict[Segment, torch.Tensor]:
-    """Class probabilities of every segment, in batches of similar length."""
-    probs: dict[Segment, torch.Tensor] = {}
+) -> dict[Segment, Scores]:
+    """The scores of every segment, in batches of similar length."""
+    scores: dict[Segment, Scores] = {}
     for batch in batches(segments, batch_size):
-        probs.update(zip(batch, score(recognizer, [waves[s.item][s.start : s.end] for s in batch], device)))
-    return probs
+        scores.update(zip(batch, score(recognizer, [waves[s.item][s.start : s.end] for s in batch], device)))
+    return scores
 
 
 def decode_group(
@@ -261,16 +283,16 @@ def predict(cfg: DictConfig) -> list[dict]:
             chunk = items[first : first + group]
             waves = decode_group(chunk, load, cfg.on_bad_file, pool, skipped)
             spans = {i: [Segment(i, s, e) for s, e in windows(len(w), window, hop)] for i, w in waves.items()}
-            probs = score_segments(
+            scores = score_segments(
                 recognizer, waves, [s for own in spans.values() for s in own], cfg.batch_size, device
             )
             for i, own in spans.items():
                 # The file's result is the mean over its windows (all of one length, so equally weighted).
-                overall = torch.stack([probs[s] for s in own]).mean(0)
+                overall = Scores.mean([scores[s] for s in own])
                 rows.append(result_row(chunk[i].name, "file", 0.0, len(waves[i]) / rate, overall, classes))
                 if window is not None:
                     rows += [
-                        result_row(chunk[i].name, "window", s.start / rate, s.end / rate, probs[s], classes)
+                        result_row(chunk[i].name, "window", s.start / rate, s.end / rate, scores[s], classes)
                         for s in own
                     ]
 
@@ -281,7 +303,8 @@ def predict(cfg: DictConfig) -> list[dict]:
         raise PredictError(
             f"input: all {len(items)} file(s) were unusable (the reasons are in {table}); nothing was predicted"
         )
-    write_rows(rows, ["path", "level", "start", "end", "emotion", *(f"p_{c}" for c in classes)], output)
+    novelty = [] if recognizer.reconstruction is None else ["novelty"]
+    write_rows(rows, ["path", "level", "start", "end", "emotion", *(f"p_{c}" for c in classes), *novelty], output)
     emotions = Counter(r["emotion"] for r in rows if r["level"] == "file")
     summary = "  ".join(f"{e}={n}" for e, n in emotions.most_common())
     print(f"\n{sum(emotions.values())} file(s): {summary}\npredictions: {output}")

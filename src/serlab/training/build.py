@@ -17,6 +17,7 @@ from serlab.config_check import ConfigError, check_targets
 from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.features.normalize import VectorNorm
+from serlab.features.reconstruction import STREAM, Autoencoder
 from serlab.interfaces import Frontend, Loss, Model, VectorStream, check_interface
 from serlab.training.module import SERModule
 
@@ -65,14 +66,36 @@ def check_pairing(frontend: Frontend, model_cls: type[Model], loss: Loss) -> Non
         raise ConfigError(f"loss={type(loss).__name__} scores frames, but model={name} has no frame-level head")
 
 
-def check_streams(provided: Mapping[str, object], model: Model) -> None:
-    """Refuse vector streams the data computes but the model does not read (the model refuses missing ones)."""
-    unread = [stream for stream in provided if stream not in model.reads]
+def check_streams(provided: Mapping[str, object], model: Model, reconstruction: Autoencoder | None = None) -> None:
+    """Refuse vector streams the data computes but neither the model nor the autoencoder reads (the model refuses
+    missing ones)."""
+    read = {*model.reads, *(reconstruction.sources if reconstruction is not None else ())}
+    unread = [stream for stream in provided if stream not in read]
     if unread:
         raise ConfigError(
             f"data.streams.{unread[0]} is computed, but model={type(model).__name__} does not read it: "
             "drop that data option or use a model that joins it (model=fusion)"
         )
+
+
+def build_reconstruction(cfg: DictConfig, shapes: Mapping[str, tuple[int, ...]]) -> Autoencoder | None:
+    """Instantiate `cfg.reconstruction` over the vector streams the data provides; None without one."""
+    node = cfg.get("reconstruction")
+    if node is None:
+        if STREAM in (cfg.model.get("streams") or ()):
+            raise ConfigError(
+                f"model.streams: the {STREAM} stream is the autoencoder's reconstruction error: add "
+                "reconstruction=autoencoder"
+            )
+        return None
+    return instantiate(node)(vector_shapes=shapes)
+
+
+def model_shapes(
+    shapes: Mapping[str, tuple[int, ...]], reconstruction: Autoencoder | None
+) -> dict[str, tuple[int, ...]]:
+    """The streams a model may join: the data's, and the reconstruction error when the run has an autoencoder."""
+    return {**shapes, STREAM: reconstruction.shape} if reconstruction is not None else dict(shapes)
 
 
 def vector_shapes(cfg: DictConfig) -> dict[str, tuple[int, ...]]:
@@ -119,7 +142,8 @@ def class_dependent(cfg: DictConfig, module: SERModule) -> set[str]:
     """The names of the module's tensors whose shape follows the number of classes (the output heads), found by
     building `cfg.model` once more for one class more and comparing the shapes."""
     sizes = model_sizes(module.frontend, module.loss, len(module.classes) + 1)
-    shapes = {name: tuple(cast(VectorNorm, norm).mean.shape) for name, norm in module.vector_norms.items()}
+    data = {name: tuple(cast(VectorNorm, norm).mean.shape) for name, norm in module.vector_norms.items()}
+    shapes = model_shapes(data, module.reconstruction)
     # the spare model draws its initial weights from a forked generator, so the run's own draws are unchanged
     with torch.random.fork_rng(devices=[]):
         spare = build_model(cfg, sizes, shapes)
@@ -160,8 +184,9 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     sizes = model_sizes(frontend, loss, len(classes))
     check_pairing(frontend, get_class(cfg.model._target_), loss)
     shapes = vector_shapes(cfg)
-    model = build_model(cfg, sizes, shapes)
-    check_streams(shapes, model)
+    reconstruction = build_reconstruction(cfg, shapes)
+    model = build_model(cfg, sizes, model_shapes(shapes, reconstruction))
+    check_streams(shapes, model, reconstruction)
     optimizer = instantiate(cfg.optimizer)
     check_optimizer(cfg.optimizer, optimizer, model)
     return SERModule(
@@ -172,6 +197,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         regularizers={name: instantiate(node) for name, node in (cfg.get("regularizer") or {}).items()},
         vector_norms={name: VectorNorm(shape) for name, shape in shapes.items()},
+        reconstruction=reconstruction,
         classes=classes,
         monitor=cfg.get("monitor", "val/uar"),
         run_config=plain(cfg),

@@ -15,6 +15,7 @@ from torchmetrics.regression import ConcordanceCorrCoef
 from serlab.adaptation.protocol import Adaptation, Corrupting, Domain, PseudoLabelling, input_summary
 from serlab.data.collate import Batch
 from serlab.features.normalize import VectorNorm
+from serlab.features.reconstruction import Autoencoder, vector_inputs
 from serlab.interfaces import Frontend, Loss, Model, TunableFrontend
 from serlab.loggers.images import log_figure
 from serlab.models.output import ModelOutput
@@ -31,10 +32,10 @@ class SERModule(L.LightningModule):
     """Trains and scores one utterance-level emotion classifier.
 
     Its inputs are the frame stream the frontend makes of the waveforms and the vector streams the
-    model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`; their
-    statistics are gathered by the StreamStatistics callback before fitting. With an `adaptation`,
-    each training step gets a labelled batch and an unlabelled one of the target (test) speakers,
-    and adds the adaptation's loss term on both.
+    model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`, and the reconstruction
+    error of the optional autoencoder (`reconstruction`); the StreamStatistics callback gathers their statistics
+    and fits the autoencoder when fitting starts. With an `adaptation`, each training step gets a labelled batch
+    and an unlabelled one of the target (test) speakers, and adds the adaptation's loss term on both.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class SERModule(L.LightningModule):
         scheduler: SchedulerFactory | None = None,
         regularizers: Mapping[str, object] | None = None,
         vector_norms: Mapping[str, VectorNorm] | None = None,
+        reconstruction: Autoencoder | None = None,
         monitor: str = "val/uar",
         run_config: dict | None = None,
         adaptation: Adaptation | None = None,
@@ -57,6 +59,8 @@ class SERModule(L.LightningModule):
         self.model: Model = model
         self.loss: Loss = loss
         self.vector_norms = nn.ModuleDict(dict(vector_norms or {}))
+        # fitted like the normalisers; its reconstruction error is the `reconstruction` stream
+        self.reconstruction = reconstruction
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.classes = list(classes)
@@ -96,8 +100,8 @@ class SERModule(L.LightningModule):
         return self.model(features, frames, self.standardized(vectors or {}))
 
     def standardized(self, vectors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each vector stream through its normaliser."""
-        return {name: self.vector_norms[name](values) for name, values in vectors.items()}
+        """Each vector stream through its normaliser, and the reconstruction error when the run has an autoencoder."""
+        return vector_inputs(vectors, self.vector_norms, self.reconstruction)
 
     def train(self, mode: bool = True) -> SERModule:
         super().train(mode)

@@ -3,7 +3,8 @@
 Every input stream is standardised with statistics of the training split alone (never validation
 or test speakers), or, in the declared speaker-adaptive mode (`frontend.normalize=speaker`), with
 each speaker's own statistics over all of that speaker's audio. They live in the module's
-normalisers, so they travel in every checkpoint and are not gathered again on resume.
+normalisers, so they travel in every checkpoint and are not gathered again on resume. The reconstruction
+autoencoder (reconstruction=autoencoder) is fitted here as well, on the training split's standardised vectors.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 
 
 class StreamStatistics(L.Callback):
-    """Fills the module's normalisers (frame stream and vector streams) and a class-weighted loss's
-    class counts from the datamodule's training split, at the start of fitting."""
+    """Fills the module's normalisers (frame stream and vector streams), fits its reconstruction autoencoder and
+    sets a class-weighted loss's class counts from the datamodule's training split, at the start of fitting."""
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule: Any = trainer.datamodule  # type: ignore[attr-defined]  # Lightning sets it without declaring it
@@ -36,6 +37,15 @@ class StreamStatistics(L.Callback):
                 # Every process holds the whole training split's vectors, so no reduction is needed; they
                 # cover every version of the utterances (data.perturb) the model trains on.
                 norm.set_statistics(train.vectors[name].flatten(0, 1).to(module.device))
+        autoencoder = module.reconstruction
+        if autoencoder is not None and autoencoder.needs_statistics:
+            # on the standardised values, so after the normalisers; every process fits the same weights
+            with torch.no_grad():
+                values = {
+                    name: module.vector_norms[name](train.vectors[name].flatten(0, 1).to(module.device))
+                    for name in autoencoder.sources
+                }
+            autoencoder.fit(values)
         if module.frontend.norm.needs_statistics:
             gather_frame_statistics(module.frontend, datamodule, trainer.world_size, module.device)
 

@@ -7,8 +7,9 @@ module's state dict that `init_from_include` / `init_from_exclude` select is cop
 - the output heads (the tensors whose shape follows the number of classes) stay as built whenever the
   checkpoint's classes differ from this run's, in names or in order, even when their number matches: a row of
   the head scores one class, and rows of other classes would only pretend to know them;
-- the normalisers' statistics (frontend norm, vector streams) stay empty and are gathered on this run's
-  training split before fitting, as in any run, unless `init_from_keep_statistics=true`.
+- the normalisers' statistics (frontend norm, vector streams) and the reconstruction autoencoder stay empty and
+  are gathered (fitted) on this run's training split before fitting, as in any run, unless
+  `init_from_keep_statistics=true`.
 
 A resumed run (`ckpt_path`) has its weights in its own checkpoint: it is only accepted when that checkpoint's
 run started from the same `init_from`, and nothing is loaded again.
@@ -29,6 +30,7 @@ from omegaconf import DictConfig, ListConfig
 
 from serlab.config_check import ConfigError
 from serlab.features.normalize import FeatureNorm, SpeakerNorm, VectorNorm
+from serlab.features.reconstruction import Autoencoder
 from serlab.training.build import class_dependent
 from serlab.training.checkpointing import CheckpointError, checkpoint_in, load_run, saved_record
 from serlab.training.module import SERModule
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # How many names of freshly initialised tensors the log line shows.
 SHOWN = 4
+# The parts fitted on each run's own training split: their tensors count as statistics.
+FITTED = (FeatureNorm, VectorNorm, Autoencoder)
 # The keys that refine `init_from`; each needs it.
 INIT_FROM_OPTIONS = ("init_from_include", "init_from_exclude", "init_from_keep_statistics")
 
@@ -70,18 +74,19 @@ def matching(key: str, globs: Sequence[str], names: Sequence[str], what: str) ->
 
 
 def statistics(module: SERModule) -> set[str]:
-    """The state-dict names of the normalisers' gathered statistics (frame stream and vector streams)."""
+    """The state-dict names of the normalisers' gathered statistics (frame stream and vector streams) and of the
+    reconstruction autoencoder."""
     return {
         f"{prefix}.{name}"
         for prefix, part in module.named_modules()
-        if isinstance(part, (FeatureNorm, VectorNorm))
+        if isinstance(part, FITTED)
         for name in part.state_dict()
     }
 
 
 def unfilled(module: SERModule) -> bool:
-    """Whether a normaliser of the module still waits for its statistics."""
-    return any(isinstance(part, (FeatureNorm, VectorNorm)) and part.needs_statistics for part in module.modules())
+    """Whether a normaliser or the autoencoder of the module still waits for its statistics."""
+    return any(isinstance(part, FITTED) and part.needs_statistics for part in module.modules())
 
 
 def source_checkpoint(source: str) -> Path:
