@@ -28,7 +28,8 @@ def fit(cfg, steps: int = 3) -> tuple:
 
 def test_each_step_pairs_training_speakers_with_unlabelled_test_speakers(tmp_path, data_dir):
     spy.SEEN.clear()
-    cfg = compose_train(tmp_path, data_dir, "+adaptation._target_=tests.adaptation.spy.Spy", "+adaptation._partial_=true")
+    spying = ["+adaptation._target_=tests.adaptation.spy.Spy", "+adaptation._partial_=true"]
+    cfg = compose_train(tmp_path, data_dir, *spying)
     datamodule, _, _ = fit(cfg)
     split = datamodule.speaker_split
     speaker = {r.id: r.speaker for r in datamodule.rows}
@@ -47,7 +48,7 @@ def test_every_method_trains_a_crnn_and_a_probe_of_vector_streams(tmp_path, data
     for model in (["model=crnn"], ["model=vector_head", "model.vector_hidden=16", "data/streams/functionals=egemaps",
                                    "model.streams=[functionals]"]):  # fmt: skip
         cfg = compose_train(tmp_path, data_dir, *overrides, *model)
-        _, module, trainer = fit(cfg)
+        trainer = fit(cfg)[2]
         assert torch.isfinite(trainer.callback_metrics["train/adaptation"])
         assert trainer.callback_metrics["train/adaptation"].item() != 0.0 or method == "self_training"
 
