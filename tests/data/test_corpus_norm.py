@@ -1,15 +1,14 @@
 """Per-corpus standardisation of vector streams: statistics from each corpus's training utterances, or for a corpus
 without any from its own (unlabelled) audio, reported."""
 
-import json
 
 import pytest
 import torch
 
 from serlab.data.corpus_norm import CorpusStandardiser
 from serlab.inference import load_recognizer
-from serlab.training.checkpointing import CheckpointError
 from serlab.training.build import build_datamodule
+from serlab.training.checkpointing import CheckpointError
 from tests.conftest import compose_train
 from tests.data.corpora.test_multi import trees  # noqa: F401  (a fixture)
 
