@@ -31,6 +31,7 @@ GROUPS = [
     "logger",
     "callbacks",
     "reconstruction",
+    "adaptation",
 ]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
@@ -68,7 +69,7 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
     if group in ("logger", "callbacks", "regularizer"):
         built = [instantiate(v) for v in (node or {}).values()]
         assert all(b is not None for b in built)
-    elif group == "scheduler" and not node:
+    elif group in ("scheduler", "adaptation") and not node:
         assert option == "none"
     elif group == "scheduler":
         factory = instantiate(node)
@@ -77,7 +78,7 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
         assert factory(optimizer=optimizer, **({"total_steps": 10} if per_step else {})) is not None
     elif group == "data":
         assert build_datamodule(cfg).corpus is not None
-    elif group in ("model", "optimizer"):
+    elif group in ("model", "optimizer", "adaptation"):
         assert callable(instantiate(node))  # partials, completed at build time
     else:
         assert instantiate(node) is not None
