@@ -3,16 +3,19 @@ and the run says it read target audio."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from lightning import Trainer
 
+from serlab.cli.predict import predict
 from serlab.config_check import ConfigError
 from serlab.data.collate import Batch
 from serlab.training.build import build_datamodule, build_module
 from tests.adaptation import spy
 from tests.conftest import cli_overrides, compose_train, run_cli
+from tests.data.corpora.test_multi import URDU_COUNTS, trees  # noqa: F401  (a fixture)
 from tests.options import options
 
 
@@ -72,3 +75,24 @@ def test_self_training_labels_target_utterances_and_the_run_records_the_target_a
     assert record["method"].endswith("SelfTraining")
     log = next(run.glob("*.log")).read_text()
     assert log.count("self-training:") == 2 and "target utterances pseudo-labelled" in log
+
+
+@pytest.mark.slow
+def test_across_two_corpora_the_target_is_the_other_corpus_the_report_says_so_and_the_run_predicts(
+    tmp_path, data_dir, trees  # noqa: F811
+):
+    emodb, urdu = trees
+    corpora = ["data=multi", f"data.roots.emodb={emodb}", f"data.roots.urdu={urdu}", "data.split.test=[urdu]"]
+    paths = [f"paths.root_dir={tmp_path}", f"paths.data_dir={data_dir}", "print_config=false"]
+    run_cli("serlab.cli.cv", *paths, *corpora, "adaptation=adversarial",
+            "trainer.max_epochs=2", "cv.folds=[0]", f"hydra.run.dir={tmp_path / 'cv'}", cwd=tmp_path)  # fmt: skip
+    run = tmp_path / "cv" / "fold_0" / "seed_42"
+    record = json.loads((run / "metrics.json").read_text())["adaptation"]
+    assert record["target_speakers"] and all(s.startswith("urdu/") for s in record["target_speakers"])
+    assert record["target_utterances"] == sum(URDU_COUNTS.values())
+    assert "TRANSDUCTIVE" in (tmp_path / "cv" / "report.md").read_text()
+    clip = next(Path(urdu).rglob("*.wav"))
+    cfg = compose_train(tmp_path, data_dir, f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"input={clip}",
+                        config_name="predict")  # fmt: skip
+    (row,) = predict(cfg)
+    assert row["emotion"] in ("neutral", "happy", "angry", "sad")
