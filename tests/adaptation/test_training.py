@@ -96,3 +96,14 @@ def test_across_two_corpora_the_target_is_the_other_corpus_the_report_says_so_an
                         config_name="predict")  # fmt: skip
     (row,) = predict(cfg)
     assert row["emotion"] in ("neutral", "happy", "angry", "sad")
+
+
+@pytest.mark.slow
+def test_self_training_on_two_processes_labels_every_target_utterance_in_each(tmp_path, data_dir):
+    run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), "trainer=ddp_cpu", "adaptation=self_training",
+            "adaptation.start_epoch=1", "adaptation.rounds=1", "adaptation.threshold=0.01", "adaptation.balance=false",
+            "trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)  # fmt: skip
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())["adaptation"]
+    log = next((tmp_path / "run").glob("*.log")).read_text()
+    # a threshold of 0.01 labels every target utterance, gathered from both processes' shards
+    assert f"{record['target_utterances']} of {record['target_utterances']} target utterances" in log

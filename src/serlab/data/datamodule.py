@@ -290,8 +290,9 @@ class SERDataModule(L.LightningDataModule):
             batch_size,
             shuffle=shuffle,
             groups=[r.corpus for r in data.rows] if balanced else None,
-            # A final batch of one would break batch normalisation statistics.
-            drop_last=shuffle and len(data) > batch_size,
+            # A final batch of one would break batch normalisation statistics; the unlabelled side keeps its last
+            # batch, as a small target set split across processes could otherwise leave a process none.
+            drop_last=shuffle and len(data) > batch_size and side != "unlabelled",
             num_replicas=world,
             rank=rank,
             seed=self.seed,

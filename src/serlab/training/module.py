@@ -192,7 +192,13 @@ class SERModule(L.LightningModule):
             ids += batch.ids
             probs.append(self.loss.predict(output).float().cpu())
         self.train(was_training)
-        return ids, torch.cat(probs)
+        scored = (ids, torch.cat(probs))
+        if self.trainer.world_size > 1:
+            # each process scored its shard; every one labels them all, as its batches may hold any
+            shards: list[tuple[list[str], torch.Tensor]] = [([], torch.empty(0))] * self.trainer.world_size
+            torch.distributed.all_gather_object(shards, scored)
+            scored = ([i for shard in shards for i in shard[0]], torch.cat([shard[1] for shard in shards]))
+        return scored
 
     def _score(self, batch: Batch, stage: str) -> torch.Tensor:
         output = self(batch.waveforms, batch.lengths, batch.speakers, batch.vectors)
