@@ -126,5 +126,7 @@ def test_int8_copy_runs_and_everything_is_reported(exported):
     probs = int8(*Program(recognizer).inputs(noise_clip(1.5, 16000)))
     assert probs.shape == (1, 4) and float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
     # int8 weights: a smaller file whose probabilities stay close to the float model's
-    assert by_form["torchscript_int8"]["size_mb"] < by_form["torchscript"]["size_mb"]
+    # (file sizes in bytes: the record's megabytes are rounded, which hides the gain on the smallest test models)
+    sizes = {form: (folder / by_form[form]["file"]).stat().st_size for form in ("torchscript", "torchscript_int8")}
+    assert sizes["torchscript_int8"] < sizes["torchscript"]
     assert by_form["torchscript_int8"]["max_abs_diff"] < 0.05
