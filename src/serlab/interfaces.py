@@ -2,7 +2,7 @@
 
 A frontend, model, loss or vector stream is any class with these members; the builder checks every
 part against its interface and names the members a class lacks, so a new part fails at build time
-rather than in the middle of training. The corpus, split and regularizer interfaces live beside
+rather than in the middle of training. The corpus, split, regularizer and adaptation interfaces live beside
 their implementations and are re-exported here, so that this module lists them all.
 """
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
+from serlab.adaptation.protocol import Adaptation, Corrupting, PseudoLabelling
 from serlab.config_check import ConfigError
 from serlab.data.corpora.base import Corpus
 from serlab.data.splits import SplitProtocol
@@ -24,15 +25,18 @@ if TYPE_CHECKING:
     from serlab.models.output import ModelOutput
 
 __all__ = [
+    "Adaptation",
     "BatchMixer",
     "ClassWeighted",
     "Corpus",
+    "Corrupting",
     "FeatureAugment",
     "Frontend",
     "Loss",
     "LossPenalty",
     "Model",
     "ModelSetting",
+    "PseudoLabelling",
     "SplitProtocol",
     "TunableFrontend",
     "VectorStream",

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import torch
 
+from serlab.data.speaker_norm import moments
+
 log = logging.getLogger(__name__)
 
 
@@ -41,9 +43,3 @@ class CorpusStandardiser:
             mean, std = self.stats[corpus]
             out[:, rows] = (values[:, rows] - mean) / std
         return out
-
-
-def moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and deviation over the rows of (n, *shape) values; a deviation of 1 where they are constant."""
-    std = values.std(dim=0, correction=0)
-    return values.mean(dim=0), torch.where(std > 1e-8, std, torch.ones_like(std))

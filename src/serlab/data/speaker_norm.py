@@ -11,7 +11,12 @@ def standardise_per_speaker(vectors: torch.Tensor, speakers: list[str]) -> torch
     out = torch.empty_like(vectors)
     for speaker in set(speakers):
         rows = torch.tensor([s == speaker for s in speakers])
-        own = vectors[rows]
-        std = own.std(dim=0, correction=0)
-        out[rows] = (own - own.mean(dim=0)) / torch.where(std > 1e-8, std, torch.ones_like(std))
+        mean, std = moments(vectors[rows])
+        out[rows] = (vectors[rows] - mean) / std
     return out
+
+
+def moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and deviation over the rows of (n, *shape) values; a deviation of 1 where they are constant."""
+    std = values.std(dim=0, correction=0)
+    return values.mean(dim=0), torch.where(std > 1e-8, std, torch.ones_like(std))

@@ -12,13 +12,13 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.optim import Optimizer
 
-from serlab.adaptation.protocol import Adaptation, input_summary_size
+from serlab.adaptation.protocol import input_summary_size
 from serlab.config_check import ConfigError, check_targets
 from serlab.configs import plain
 from serlab.data.datamodule import SERDataModule
 from serlab.features.normalize import VectorNorm
 from serlab.features.reconstruction import STREAM, Autoencoder
-from serlab.interfaces import Frontend, Loss, Model, VectorStream, check_interface
+from serlab.interfaces import Adaptation, Frontend, Loss, Model, VectorStream, check_interface
 from serlab.training.module import SERModule
 
 # Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
