@@ -29,6 +29,10 @@ def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
     assert summary["per_fold"]["uar"] == {"0": pytest.approx(fold_uar[0]), "1": pytest.approx(fold_uar[1])}
     assert summary["over_folds"]["uar"]["mean"] == pytest.approx(sum(fold_uar) / 2)
     assert {"report.md", "report.html", "cv_config.yaml"} <= {p.name for p in cv_dir.iterdir()}
+    # the training energy of the whole CV is the sum of its runs'
+    fold_kwh = [json.loads((cv_dir / f"fold_{k}" / "seed_42" / "energy.json").read_text())["kwh"] for k in (0, 1)]
+    assert summary["training_energy_kwh"] == pytest.approx(sum(fold_kwh)) and min(fold_kwh) > 0
+    assert "training energy, 2 trainings" in (cv_dir / "report.md").read_text()
 
     # Fold 1 "interrupted": no test metrics yet. Starting again keeps fold 0 and reruns fold 1 only.
     kept = cv_dir / "fold_0" / "seed_42" / "metrics.json"
@@ -73,7 +77,7 @@ def test_report_notes_say_how_functionals_were_standardised(tmp_path, data_dir, 
         tmp_path, data_dir, "model=fusion", "data/streams/functionals=egemaps",
         f"data.streams.functionals.per_speaker={per_speaker}",
     )  # fmt: skip
-    one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
+    one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False, energy_kwh=lambda: None)
     assert any("eGeMAPSv02" in n and flag in n for n in report_notes(cfg, one_run))
     assert not any("SPEAKER-ADAPTIVE" in n for n in report_notes(compose_train(tmp_path, data_dir), one_run))
 

@@ -128,6 +128,11 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
             f"adaptation: {cfg.adaptation._target_.rsplit('.', 1)[-1]} (TRANSDUCTIVE: training read the test "
             "speakers' unlabelled audio, never their labels)"
         )
+    energy = summary.energy_kwh()
+    if energy is not None:
+        sources = {run.energy.sources["cpu"] for run in summary.runs if run.energy}
+        trainings = len(summary.runs)
+        notes.append(f"training energy, {trainings} trainings: {energy * 1000:.2f} Wh (CPU {', '.join(sources)})")
     if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
     for name, stream in (cfg.data.get("streams") or {}).items():

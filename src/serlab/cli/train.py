@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from serlab.provenance import provenance
 from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics, resumed_checkpoint
+from serlab.training.energy import EnergyMeter
 from serlab.training.run_folder import check_not_finished, check_writable
 from serlab.training.transfer import freeze, init_from, patterns
 
@@ -85,6 +87,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 freeze=frozen,
                 n_trainable=n_trainable,
                 adaptation=adaptation_record(cfg, datamodule),
+                energy=energy_record(trainer),
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
@@ -104,6 +107,13 @@ def adaptation_record(cfg: DictConfig, datamodule: SERDataModule) -> dict[str, A
         "target_speakers": sorted({r.speaker for r in unlabelled.rows}) if unlabelled else [],
         "target_utterances": len(unlabelled) if unlabelled else 0,
     }
+
+
+def energy_record(trainer: L.Trainer) -> dict[str, Any] | None:
+    """What training consumed (callbacks/energy); None when the energy callback is off or nothing was fitted."""
+    callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning, not declared
+    records = [c.record for c in callbacks if isinstance(c, EnergyMeter) and c.record]
+    return asdict(records[0]) if records else None
 
 
 def main(cfg: DictConfig) -> float | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from serlab.training.energy import EnergyRecord
 from serlab.training.metrics import per_class_recall, summarize, uar
 
 HEADLINE = ("uar", "war", "f1")
@@ -30,6 +31,8 @@ class FoldRun:
     predictions: list[dict[str, str]]
     # the class probabilities of those rows, in the same order (rows x classes)
     probabilities: torch.Tensor
+    # what its training consumed (metrics.json `energy`, callbacks/energy); None when not tracked
+    energy: EnergyRecord | None = None
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -52,7 +55,10 @@ def read_fold_run(folder: Path, fold: int, seed: int) -> FoldRun:
     if scored and not set(columns) <= set(scored[0]):
         raise ValueError(f"{folder / 'predictions.csv'}: needs the class-probability columns {columns}")
     probabilities = torch.tensor([[float(p[c]) for c in columns] for p in scored]).reshape(len(scored), -1)
-    return FoldRun(fold, seed, folder, record["metrics"], record["classes"], predictions, probabilities)
+    return FoldRun(
+        fold, seed, folder, record["metrics"], record["classes"], predictions, probabilities,
+        EnergyRecord(**record["energy"]) if record.get("energy") else None,
+    )
 
 
 def confusion(rows: list[dict[str, str]], classes: list[str]) -> torch.Tensor:
@@ -166,6 +172,12 @@ class CVSummary:
         scores = [v for k, v in self.uar_by("gender").items() if k != "unknown"]
         return max(scores) - min(scores) if len(scores) > 1 else None
 
+    def energy_kwh(self) -> float | None:
+        """The training energy of all runs together; None unless every run tracked it."""
+        if any(run.energy is None for run in self.runs):
+            return None
+        return sum(run.energy.kwh for run in self.runs if run.energy)
+
     def as_dict(self) -> dict[str, object]:
         """The summary as plain JSON-ready values."""
         return {
@@ -189,4 +201,5 @@ class CVSummary:
             "per_speaker_uar": self.uar_by("speaker"),
             "per_gender_uar": self.uar_by("gender"),
             "gender_gap": self.gender_gap(),
+            "training_energy_kwh": self.energy_kwh(),
         }
