@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +109,11 @@ def markdown(title: str, notes: list[str], tabs: list[Table], images: dict[str, 
     return "\n".join(lines)
 
 
-def html_page(title: str, notes: list[str], tabs: list[Table], images: dict[str, bytes]) -> str:
-    """Report as one HTML page with the figures embedded, so it opens anywhere without its folder."""
+def html_page(
+    title: str, notes: list[str], tabs: list[Table], images: dict[str, bytes], headings: Mapping[str, str] = HEADINGS
+) -> str:
+    """Report as one HTML page with the figures embedded (each under `headings[name]`), so it opens anywhere
+    without its folder."""
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -123,7 +127,7 @@ def html_page(title: str, notes: list[str], tabs: list[Table], images: dict[str,
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
         parts.append(f"<h2>{esc(table.title)}</h2><table><tr>{head}</tr>{body}</table>")
     for name, data in images.items():
-        parts.append(f"<h2>{esc(HEADINGS[name])}</h2><img alt='{esc(HEADINGS[name])}' src='data:image/png;base64,"
+        parts.append(f"<h2>{esc(headings[name])}</h2><img alt='{esc(headings[name])}' src='data:image/png;base64,"
                      f"{base64.b64encode(data).decode()}'>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)
