@@ -182,10 +182,17 @@ def test_serlab_train_with_a_teacher_records_it_in_metrics_json(tmp_path, data_d
     cv = tmp_path / "cv"
     for fold, run in teachers.items():
         shutil.copytree(run, cv / f"fold_{fold}" / "seed_42")
-    run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), f"distill.teacher={cv}", "distill.temperature=3",
-            "distill.weight=0.7", "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)  # fmt: skip
+    options = [f"distill.teacher={cv}", "distill.temperature=3", "distill.weight=0.7", "trainer.max_epochs=1"]
+    run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), *options, f"hydra.run.dir={tmp_path / 'run'}",
+            cwd=tmp_path)  # fmt: skip
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())["distillation"]
     assert record["teachers"] == [str(cv / "fold_0" / "seed_42")]
     assert record["left_out"] == [str(cv / "fold_1" / "seed_42")]
     assert record["checkpoints"] == [str(cv / "fold_0" / "seed_42" / "checkpoints" / "best.ckpt")]
     assert (record["temperature"], record["weight"]) == (3, 0.7)
+    # the other fold's run, named, saw this student's test speakers: one line, before any training
+    proc = run_cli("serlab.cli.train", *cli_overrides(tmp_path, data_dir), f"distill.teacher={teachers[1]}",
+                   f"hydra.run.dir={tmp_path / 'refused'}", cwd=tmp_path, expect=2)  # fmt: skip
+    (line,) = [text for text in proc.stderr.splitlines() if text.startswith("error: ")]
+    assert line.startswith(f"error: distill.teacher: {teachers[1]} trained or validated on the student's test")
+    assert not list((tmp_path / "refused").rglob("*.ckpt"))

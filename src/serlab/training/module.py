@@ -123,7 +123,7 @@ class SERModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         labelled, unlabelled = batch, batch.unlabelled
         features, frames, vectors = self._training_inputs(labelled)
-        teacher = self.distillation.targets(labelled.ids) if self.distillation is not None else None
+        teacher = self.distillation.targets(labelled.ids).to(self.device) if self.distillation is not None else None
         if self.regularizers.mixer is not None:
             features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
             vectors = {name: lam * values + (1 - lam) * values[order] for name, values in vectors.items()}
