@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from lightning import Trainer
 
+from serlab.cli.cv import report_notes
 from serlab.cli.train import train
 from serlab.config_check import ConfigError
 from serlab.training import distillation
@@ -196,3 +198,11 @@ def test_serlab_train_with_a_teacher_records_it_in_metrics_json(tmp_path, data_d
     (line,) = [text for text in proc.stderr.splitlines() if text.startswith("error: ")]
     assert line.startswith(f"error: distill.teacher: {teachers[1]} trained or validated on the student's test")
     assert not list((tmp_path / "refused").rglob("*.ckpt"))
+
+
+def test_a_cv_report_says_what_its_folds_learned_from(tmp_path, data_dir):
+    one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
+    cfg = compose_train(tmp_path, data_dir, "distill.teacher=runs/cv", "distill.weight=0.3", config_name="cv")
+    (note,) = [n for n in report_notes(cfg, one_run) if n.startswith("distillation")]
+    assert "runs/cv" in note and "weight 0.3" in note and "never trained or validated on its test speakers" in note
+    assert not any(n.startswith("distillation") for n in report_notes(compose_train(tmp_path, data_dir), one_run))

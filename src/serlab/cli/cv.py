@@ -128,6 +128,12 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
             f"adaptation: {cfg.adaptation._target_.rsplit('.', 1)[-1]} (TRANSDUCTIVE: training read the test "
             "speakers' unlabelled audio, never their labels)"
         )
+    teacher = (cfg.get("distill") or {}).get("teacher")
+    if teacher is not None:
+        notes.append(
+            f"distillation from {teacher} (temperature {cfg.distill.temperature}, weight {cfg.distill.weight}): each "
+            "fold learned only from teacher runs that never trained or validated on its test speakers (metrics.json)"
+        )
     if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
     for name, stream in (cfg.data.get("streams") or {}).items():
