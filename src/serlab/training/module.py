@@ -135,9 +135,11 @@ class SERModule(L.LightningModule):
             output = self._training_forward(features, frames, vectors)
             loss = self.loss(output, labelled)
         if self.distillation is not None and teacher is not None:
-            self.log("train/label_loss", loss, on_step=False, on_epoch=True, batch_size=len(labelled))
+            self.log("train/label_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labelled))
             loss, distilling = self.distillation(loss, output.utterance_logits(), teacher)
-            self.log("train/distillation", distilling, on_step=False, on_epoch=True, batch_size=len(labelled))
+            self.log(
+                "train/distillation", distilling, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labelled)
+            )
         for term in self.regularizers.penalties:
             loss = loss + term.penalty(cast(nn.Module, self.model))
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labelled))
