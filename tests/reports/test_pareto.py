@@ -33,7 +33,7 @@ def test_the_table_marks_front_members_per_cost_and_unknown_costs():
     assert not rows["pruned"][2].endswith("★") and not rows["pruned"][3].endswith("★")
     assert rows["big_crnn"][3].endswith("★") and not rows["big_crnn"][2].endswith("★")
     assert rows["unknown_speed"][3] == "—"
-    assert [r[0] for r in pareto_table(SYSTEMS, costs).rows][0] == "unknown_speed"  # most accurate first
+    assert pareto_table(SYSTEMS, costs).rows[0][0] == "unknown_speed"  # most accurate first
 
 
 def test_the_page_embeds_the_plot_and_the_table(tmp_path):

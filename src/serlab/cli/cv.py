@@ -133,6 +133,12 @@ def report_notes(cfg: DictConfig, summary: CVSummary) -> list[str]:
         sources = {run.energy.sources["cpu"] for run in summary.runs if run.energy}
         trainings = len(summary.runs)
         notes.append(f"training energy, {trainings} trainings: {energy * 1000:.2f} Wh (CPU {', '.join(sources)})")
+    teacher = (cfg.get("distill") or {}).get("teacher")
+    if teacher is not None:
+        notes.append(
+            f"distillation from {teacher} (temperature {cfg.distill.temperature}, weight {cfg.distill.weight}): each "
+            "fold learned only from teacher runs that never trained or validated on its test speakers (metrics.json)"
+        )
     if summary.has_seed_ensemble:
         notes.append("seed ensemble = per fold, the class probabilities of all seeds' models averaged per utterance")
     for name, stream in (cfg.data.get("streams") or {}).items():

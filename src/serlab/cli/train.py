@@ -88,6 +88,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 n_trainable=n_trainable,
                 adaptation=adaptation_record(cfg, datamodule),
                 energy=energy_record(trainer),
+                # the teacher runs, temperature and weight the student learned with
+                distillation=module.distillation.record() if module.distillation is not None else None,
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from hydra.utils import get_class, instantiate
@@ -20,6 +20,9 @@ from serlab.features.normalize import VectorNorm
 from serlab.features.reconstruction import STREAM, Autoencoder
 from serlab.interfaces import Adaptation, Frontend, Loss, Model, VectorStream, check_interface
 from serlab.training.module import SERModule
+
+if TYPE_CHECKING:
+    from serlab.training.distillation import Distillation
 
 # Keys a data option uses to say where its corpus lives; the corpus reads them by interpolation.
 LOCATION_KEYS = ("root", "path", "roots")
@@ -175,6 +178,19 @@ def build_adaptation(
     return adaptation
 
 
+def build_distillation(cfg: DictConfig, loss: Loss) -> Distillation | None:
+    """Instantiate `cfg.distill` when it names a teacher (none: null); its teachers are read when fitting starts."""
+    node = cfg.get("distill")
+    if node is None or node.get("teacher") is None:
+        return None
+    if loss.frame_level:
+        raise ConfigError(
+            f"distill.teacher: distillation matches the student's utterance probabilities, but loss="
+            f"{type(loss).__name__} scores frames: use an utterance-level loss (loss=ce)"
+        )
+    return instantiate(node, _convert_="all")
+
+
 def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
     """Instantiate frontend, model, loss, regularizers and optimizer into one SERModule."""
     frontend = instantiate(cfg.frontend)
@@ -202,6 +218,7 @@ def build_module(cfg: DictConfig, classes: list[str]) -> SERModule:
         monitor=cfg.get("monitor", "val/uar"),
         run_config=plain(cfg),
         adaptation=build_adaptation(cfg, frontend, model, loss, shapes),
+        distillation=build_distillation(cfg, loss),
     )
 
 

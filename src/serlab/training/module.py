@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import lightning as L
 import torch
@@ -24,6 +24,9 @@ from serlab.training.figures import confusion_figure
 from serlab.training.metrics import per_class_recall, summarize
 from serlab.training.statistics import StreamStatistics
 
+if TYPE_CHECKING:
+    from serlab.training.distillation import Distillation
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
@@ -35,7 +38,9 @@ class SERModule(L.LightningModule):
     model reads (`batch.vectors`), each standardised by its normaliser in `vector_norms`, and the reconstruction
     error of the optional autoencoder (`reconstruction`); the StreamStatistics callback gathers their statistics
     and fits the autoencoder when fitting starts. With an `adaptation`, each training step gets a labelled batch
-    and an unlabelled one of the target (test) speakers, and adds the adaptation's loss term on both.
+    and an unlabelled one of the target (test) speakers, and adds the adaptation's loss term on both. With a
+    `distillation`, the label loss of each training step is blended with the distillation term, which compares the
+    student's utterance logits with the teachers' probabilities of the same utterances (taken when fitting starts).
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class SERModule(L.LightningModule):
         monitor: str = "val/uar",
         run_config: dict | None = None,
         adaptation: Adaptation | None = None,
+        distillation: Distillation | None = None,
     ) -> None:
         super().__init__()
         # the interfaces are checked by the builder; as modules they are registered here
@@ -67,6 +73,7 @@ class SERModule(L.LightningModule):
         self.monitor = monitor
         self.run_config = run_config
         self.adaptation = adaptation
+        self.distillation = distillation
         self.regularizers = Regularizers.sort(regularizers or {})
         for setting in self.regularizers.settings:
             setting.attach(cast(nn.Module, self.model))
@@ -116,14 +123,23 @@ class SERModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         labelled, unlabelled = batch, batch.unlabelled
         features, frames, vectors = self._training_inputs(labelled)
+        teacher = self.distillation.targets(labelled.ids).to(self.device) if self.distillation is not None else None
         if self.regularizers.mixer is not None:
             features, frames, order, lam = self.regularizers.mixer.mix(features, frames)
             vectors = {name: lam * values + (1 - lam) * values[order] for name, values in vectors.items()}
             output = self._training_forward(features, frames, vectors)
             loss = lam * self.loss(output, labelled) + (1 - lam) * self.loss(output, labelled.permuted(order))
+            # the teachers' view of a blend is the same blend of their views
+            teacher = None if teacher is None else lam * teacher + (1 - lam) * teacher[order]
         else:
             output = self._training_forward(features, frames, vectors)
             loss = self.loss(output, labelled)
+        if self.distillation is not None and teacher is not None:
+            self.log("train/label_loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labelled))
+            loss, distilling = self.distillation(loss, output.utterance_logits(), teacher)
+            self.log(
+                "train/distillation", distilling, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(labelled)
+            )
         for term in self.regularizers.penalties:
             loss = loss + term.penalty(cast(nn.Module, self.model))
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labelled))
@@ -169,6 +185,12 @@ class SERModule(L.LightningModule):
     def progress(self) -> float:
         """How far the fit has come, from 0 to 1 (an adaptation's schedule follows it)."""
         return min(1.0, self.global_step / max(1, int(self.trainer.estimated_stepping_batches)))
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.distillation is not None:
+            # after the datamodule's setup: its split and training utterances are known
+            datamodule: Any = self.trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning, not declared
+            self.distillation.prepare(datamodule, self.trainer.strategy.root_device)
 
     def on_train_epoch_start(self) -> None:
         if isinstance(self.frontend, TunableFrontend):
