@@ -21,6 +21,7 @@ from serlab.records import report, write_data_record, write_test_outputs
 from serlab.training.build import build_datamodule, build_module, check_config, instantiate_each
 from serlab.training.checkpointing import checkpoint_dirs, kept_val_metrics, resumed_checkpoint
 from serlab.training.energy import EnergyMeter
+from serlab.training.pruning import Pruning
 from serlab.training.run_folder import check_not_finished, check_writable
 from serlab.training.transfer import freeze, init_from, patterns
 
@@ -46,9 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if module.adaptation is not None:
         datamodule.serve_unlabelled()
     loggers = instantiate_each(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
-    )
+    pruning: Pruning | None = instantiate(cfg.pruning) if cfg.get("pruning") else None
+    callbacks = [*instantiate_each(cfg.get("callbacks")), *([pruning] if pruning is not None else [])]
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     check_writable(*checkpoint_dirs(trainer))
     # before the optimizer is built (at fit start), which takes only what still trains
     source = init_from(cfg, module, resumed_checkpoint(cfg.get("ckpt_path"), trainer))
@@ -90,6 +91,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 energy=energy_record(trainer),
                 # the teacher runs, temperature and weight the student learned with
                 distillation=module.distillation.record() if module.distillation is not None else None,
+                pruning=pruning.record(module) if pruning is not None else None,
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
