@@ -1,4 +1,4 @@
-"""Test-only callbacks that inject faults into a training run at a chosen batch."""
+"""Test-only callbacks that inject faults into a training run at a chosen batch, or look into it there."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import lightning as L
+import torch
 
 
 class SignalAt(L.Callback):
@@ -66,3 +67,27 @@ class ZeroWeightsAt(L.Callback):
         if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
             for parameter in module.model.parameters():
                 parameter.data.zero_()
+
+
+class StopAfter(L.Callback):
+    """Ends the fit after epoch `epoch` (its last.ckpt written), as an interruption between epochs would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            trainer.should_stop = True
+
+
+class ParametersAt(L.Callback):
+    """Saves the module's parameters and how many parameters the optimizer holds state for to `path` (a .pt file)
+    as the first batch of epoch `epoch` starts: after every callback's epoch-start hook, before any step."""
+
+    def __init__(self, epoch: int, path: str) -> None:
+        self.epoch, self.path = epoch, path
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, 0):
+            parameters = {name: p.detach().clone() for name, p in module.named_parameters()}
+            torch.save({"parameters": parameters, "optimizer_states": len(trainer.optimizers[0].state)}, self.path)
