@@ -15,7 +15,7 @@ from torch import nn
 from serlab.cli.export import export
 from serlab.cli.train import train
 from serlab.config_check import ConfigError
-from serlab.training.pruning import MagnitudePruning, cubic_sparsity, magnitude_masks, prunable_weights
+from serlab.training.pruning import MagnitudePruning, cubic_sparsity, prunable_weights
 from tests.conftest import cli_overrides, compose_train, run_cli
 
 FAULTS = "tests.training.faults"
@@ -78,9 +78,9 @@ def test_masks_reach_the_sparsity_lowest_magnitudes_first(scope, structure):
         if structure == "channels":
             assert ((rows == 0).all(dim=1) | (rows != 0).all(dim=1)).all(), name
     if scope == "layer" and structure == "unstructured":
-        for name, w in weights.items():
-            mask = pruning.masks[name]
-            original = dict(small_module().named_parameters())[name].detach()
+        originals = dict(small_module().named_parameters())
+        for name, mask in pruning.masks.items():
+            original = originals[name].detach()
             assert original[~mask].abs().max() <= original[mask].abs().min(), name
     assert all(torch.equal(p, q) for (n, p), (_, q) in zip(module.named_parameters(), small_module().named_parameters())
                if n not in weights)  # fmt: skip
@@ -137,8 +137,9 @@ def kept(path: Path) -> dict[str, Any]:
 
 def prunable_state(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
     """The prunable weights of the CRNN in a state dict (names without `prefix`)."""
-    return {name.removeprefix(prefix): t for name, t in state.items()
-            if name.removeprefix(prefix).startswith("model.encoder.") and ".weight" in name and "norm" not in name}  # fmt: skip
+    named = {name.removeprefix(prefix): t for name, t in state.items()}
+    return {name: t for name, t in named.items() if name.startswith("model.encoder.") and ".weight" in name
+            and "norm" not in name}  # fmt: skip
 
 
 def trained_epochs(run: Path) -> int:
