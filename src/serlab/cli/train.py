@@ -44,8 +44,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if module.adaptation is not None:
         datamodule.serve_unlabelled()
     loggers = instantiate_each(cfg.get("logger"))
+    # quantization-aware training (quantization=qat) hooks into fitting as one more callback
+    quantization = [instantiate(cfg.quantization)] if cfg.get("quantization") else []
     trainer: L.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=instantiate_each(cfg.get("callbacks"))
+        cfg.trainer, logger=loggers or False, callbacks=[*instantiate_each(cfg.get("callbacks")), *quantization]
     )
     check_writable(*checkpoint_dirs(trainer))
     # before the optimizer is built (at fit start), which takes only what still trains
@@ -85,6 +87,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 freeze=frozen,
                 n_trainable=n_trainable,
                 adaptation=adaptation_record(cfg, datamodule),
+                quantization=quantization_record(cfg),
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
@@ -104,6 +107,14 @@ def adaptation_record(cfg: DictConfig, datamodule: SERDataModule) -> dict[str, A
         "target_speakers": sorted({r.speaker for r in unlabelled.rows}) if unlabelled else [],
         "target_utterances": len(unlabelled) if unlabelled else 0,
     }
+
+
+def quantization_record(cfg: DictConfig) -> dict[str, Any] | None:
+    """How a quantization-aware run trained (its method and settings); None for a run trained in float alone."""
+    if not cfg.get("quantization"):
+        return None
+    settings = {str(k): v for k, v in plain(cfg.quantization).items() if not str(k).startswith("_")}
+    return {"method": cfg.quantization._target_, "quantization_aware": True, **settings}
 
 
 def main(cfg: DictConfig) -> float | None:
