@@ -32,6 +32,7 @@ GROUPS = [
     "callbacks",
     "reconstruction",
     "adaptation",
+    "quantization",
 ]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
@@ -69,7 +70,7 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
     if group in ("logger", "callbacks", "regularizer"):
         built = [instantiate(v) for v in (node or {}).values()]
         assert all(b is not None for b in built)
-    elif group in ("scheduler", "adaptation") and not node:
+    elif group in ("scheduler", "adaptation", "quantization") and not node:
         assert option == "none"
     elif group == "scheduler":
         factory = instantiate(node)

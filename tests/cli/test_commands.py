@@ -64,6 +64,7 @@ def test_help_lists_only_options_a_user_can_select(tmp_path):
         "urdu",
     ]
     assert groups["trainer"] == "cpu, ddp, ddp_cpu, gpu" and groups["debug"] == "fdr, limit, overfit"
+    assert groups["quantization"] == "none, qat"
     assert not {"formats", "sweep"} & set(groups)
 
 
