@@ -225,9 +225,9 @@ def test_calibration_clips_are_exactly_training_utterances(tmp_path, data_dir):
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (["quantize=true"], "quantize: now a list of int8 forms .* quantize=\\[dynamic\\] for the former quantize=true"),
+        (["quantize=true"], "quantize: now a list of int8 forms .* quantize=\\[dynamic\\] for the former"),
         (["quantize=[int4]"], "quantize: no entry named \\['int4'\\]; choose among"),
-        (["formats=[torchscript]", "quantize=[static]"], "quantize: static quantises the onnx program: add it to formats"),
+        (["formats=[torchscript]", "quantize=[static]"], "quantize: static quantises the onnx program: add it"),
         (["evaluate=train"], "evaluate: 'train' is no split to score"),
         (["calibration_clips=0"], "calibration_clips: must be >= 1"),
     ],

@@ -28,8 +28,8 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
 
-from serlab.config_check import ConfigError
 from serlab.cli.run_data import run_datamodule, training_clips
+from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
 from serlab.data.dataset import AudioDataset
 from serlab.extras import require
@@ -274,7 +274,8 @@ def check_choices(cfg: DictConfig) -> None:
     for key, chosen, among in (("formats", cfg.formats, cfg.exporters), ("quantize", cfg.quantize, cfg.quantizers)):
         unknown = sorted(set(chosen) - set(among))
         if unknown:
-            raise ConfigError(f"{key}: no entry named {unknown}; choose among {sorted(among)}, e.g. {key}=[{next(iter(among))}]")
+            example = next(iter(among))
+            raise ConfigError(f"{key}: no entry named {unknown}; choose among {sorted(among)}, e.g. {key}=[{example}]")
     if cfg.calibration_clips < 1:
         raise ConfigError(f"calibration_clips: must be >= 1 training utterances, got {cfg.calibration_clips}")
     if cfg.evaluate is not None and cfg.evaluate not in EVALUATED:
@@ -314,23 +315,24 @@ def export(cfg: DictConfig) -> dict:
     clips = [program.inputs(noise_clip(s, rate)) for s in (cfg.clip_seconds, *cfg.check_seconds)]
     # Two rows keep the batch axis dynamic: tracing a batch of one would fix it at one.
     example = program.inputs(torch.cat([clips[0][0], clips[0][0].flip(-1)]))
-    data = run_datamodule(ckpt_path) if cfg.evaluate or any(q.calibrated for q in quantizers) else None
-    calibration = training_clips(data, cfg.calibration_clips) if data and any(q.calibrated for q in quantizers) else None
+    calibrated = any(q.calibrated for q in quantizers)
+    data = run_datamodule(ckpt_path) if cfg.evaluate or calibrated else None
+    calibration = training_clips(data, cfg.calibration_clips) if data is not None and calibrated else None
 
     reference = torch.no_grad()(program)
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
     paths, runners = {"pytorch": weights}, {"pytorch": cast(Runner, reference)}
-    load = {"names": program.input_names}
+    names = program.input_names
     for form, exporter in exporters.items():
         save = partial(exporter.save, program, example, folder)
-        paths[form], runners[form] = export_form(form, save, partial(exporter.load, **load), program)
+        paths[form], runners[form] = export_form(form, save, partial(exporter.load, names=names), program)
     sources = dict(paths)
     calibration_inputs = [program.inputs(wave[None]) for wave in calibration.waveforms] if calibration else []
     for quantizer in quantizers:
         save = partial(quantizer.save, program, example, folder, sources, calibration_inputs)
         form = quantizer.form
-        paths[form], runners[form] = export_form(form, save, partial(quantizer.load, **load), program)
+        paths[form], runners[form] = export_form(form, save, partial(quantizer.load, names=names), program)
 
     expected = [reference(*clip) for clip in clips]
     # Every form has the float model's weights (the int8 copies store the same ones in 8 bits).

@@ -41,6 +41,7 @@ class ActivationRange(nn.Module):
 
     low: torch.Tensor
     high: torch.Tensor
+    seen: torch.Tensor
 
     def __init__(self, momentum: float) -> None:
         super().__init__()
@@ -85,7 +86,9 @@ class QuantizationAware(Callback):
         if frozen_epochs < 0:
             raise ConfigError(f"quantization.frozen_epochs: must be >= 0, got {frozen_epochs}")
         if not 0 < momentum <= 1:
-            raise ConfigError(f"quantization.momentum: the range's moving-average rate must be in (0, 1], got {momentum}")
+            raise ConfigError(
+                f"quantization.momentum: the range's moving-average rate must be in (0, 1], got {momentum}"
+            )
         self.start_epoch = start_epoch
         self.frozen_epochs = frozen_epochs
         self.momentum = momentum
@@ -104,7 +107,7 @@ class QuantizationAware(Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch
         if epoch >= self.start_epoch and not self.layers:
-            self.attach(cast(SERModule, pl_module).model, pl_module.device)
+            self.attach(cast(nn.Module, cast(SERModule, pl_module).model), pl_module.device)
         epochs = trainer.max_epochs
         freeze = epochs is not None and epochs >= 0 and epoch >= epochs - self.frozen_epochs
         for observed in self.ranges.values():
@@ -116,7 +119,7 @@ class QuantizationAware(Callback):
             if isinstance(layer, QUANTIZED):
                 observed = self.ranges.setdefault(name, ActivationRange(self.momentum)).to(device)
                 # an instance attribute shadows the class's forward: parameters and state-dict keys stay as they are
-                layer.forward = quantized_forward(layer, observed)  # type: ignore[method-assign]
+                layer.forward = quantized_forward(layer, observed)  # type: ignore[method-assign,assignment]
                 self.layers.append(layer)
 
     def detach(self) -> None:
