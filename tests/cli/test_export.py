@@ -220,7 +220,7 @@ def test_evaluate_reproduces_the_runs_own_test_scores_for_every_float_form(quant
 
 
 def test_calibration_clips_are_exactly_training_utterances(tmp_path, data_dir):
-    limits = ["trainer.max_epochs=1", "trainer.limit_train_batches=1", "trainer.limit_val_batches=1", "test=false"]
+    limits = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "test=false"]
     train(compose_train(tmp_path, data_dir, "model=crnn", "model.hidden=8", *limits))
     data = run_datamodule(tmp_path / "run" / "checkpoints" / "best.ckpt")
     with (tmp_path / "run" / "split.csv").open() as f:
