@@ -57,9 +57,7 @@ class TorchDynamic:
 
 def model_nodes(path: Path) -> list[str]:
     """The graph's nodes that read the model's weights (convolutions, matrix products), not the frontend's."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
+    graph = require("onnx", "quantize=[static] or [onnx_dynamic]").load(str(path)).graph
     weights = {t.name for t in graph.initializer if t.name.startswith(MODEL_PREFIX)}
     return [node.name for node in graph.node if weights.intersection(node.input)]
 
