@@ -1,4 +1,4 @@
-"""serlab-export: a trained run as TorchScript and ONNX programs and an int8 copy, with a size, speed and parity report.
+"""serlab-export: a trained run as TorchScript and ONNX programs and int8 forms, with a size, speed, parity, UAR report.
 
 Every exported program takes mono waveforms at the run's sample rate, shaped (batch, samples),
 each row a whole clip (equal lengths, no padding), and returns class probabilities (batch, classes).
