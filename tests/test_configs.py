@@ -33,6 +33,7 @@ GROUPS = [
     "reconstruction",
     "adaptation",
     "pruning",
+    "quantization",
 ]
 # Without a GPU the GPU trainers are built on the CPU; the rest of their config is kept.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.precision=32-true"]
@@ -70,7 +71,7 @@ def test_option_composes_and_instantiates(tmp_path, data_dir, group, option):
     if group in ("logger", "callbacks", "regularizer"):
         built = [instantiate(v) for v in (node or {}).values()]
         assert all(b is not None for b in built)
-    elif group in ("scheduler", "adaptation", "pruning") and not node:
+    elif group in ("scheduler", "adaptation", "pruning", "quantization") and not node:
         assert option == "none"
     elif group == "scheduler":
         factory = instantiate(node)

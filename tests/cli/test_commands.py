@@ -65,6 +65,7 @@ def test_help_lists_only_options_a_user_can_select(tmp_path):
     ]
     assert groups["trainer"] == "cpu, ddp, ddp_cpu, gpu" and groups["debug"] == "fdr, limit, overfit"
     assert groups["pruning"] == "lottery, magnitude, none"
+    assert groups["quantization"] == "none, qat"
     assert not {"formats", "sweep"} & set(groups)
 
 

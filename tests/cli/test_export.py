@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from serlab.cli.export import ONNX, Program, TorchScript, export, noise_clip
+from serlab.cli.run_data import run_datamodule, training_clips
 from serlab.cli.train import train
+from serlab.config_check import ConfigError
 from serlab.inference import load_recognizer
 from serlab.models.rnn import RecurrentEncoder
 from serlab.training.build import build_module
@@ -130,3 +133,117 @@ def test_int8_copy_runs_and_everything_is_reported(exported):
     sizes = {form: (folder / by_form[form]["file"]).stat().st_size for form in ("torchscript", "torchscript_int8")}
     assert sizes["torchscript_int8"] < sizes["torchscript"]
     assert by_form["torchscript_int8"]["max_abs_diff"] < 0.05
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, dict, Path]:
+    """A CRNN trained (and tested) for a few epochs, exported with every int8 form and scored on its test split:
+    (run folder, report, export folder)."""
+    root = tmp_path_factory.mktemp("quantized")
+    # a learning rate that makes the tiny run predict several classes, so that its test scores tell forms apart
+    overrides = ["model=crnn", "trainer.max_epochs=6", "model.hidden=16", "optimizer.lr=0.01"]
+    train(compose_train(root, data_dir, *overrides))
+    ckpt = root / "run" / "checkpoints" / "best.ckpt"
+    cfg = compose_train(
+        root / "export", data_dir, f"ckpt_path={ckpt}", "latency_runs=2", "quantize=[dynamic,static,onnx_dynamic]",
+        "calibration_clips=6", "evaluate=test", config_name="export",
+    )  # fmt: skip
+    return root / "run", export(cfg), root / "export" / "run"
+
+
+def producer_of(graph) -> dict[str, object]:
+    """Each tensor name -> the node that computes it."""
+    return {output: node for node in graph.node for output in node.output}
+
+
+@pytest.mark.slow
+def test_static_int8_runs_the_convolutions_on_int8_weights_and_stays_close(quantized):
+    import onnx
+
+    _, record, folder = quantized
+    by_form = {e["form"]: e for e in record["entries"]}
+    assert {"torchscript_int8", "onnx_int8_static", "onnx_int8_dynamic"} <= set(by_form)
+    graph = onnx.load(str(folder / by_form["onnx_int8_static"]["file"])).graph
+    made_by, initializers = producer_of(graph), {t.name: t for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3  # one per CRNN block
+    for conv in convs:
+        # input and weight come through DequantizeLinear; the weight is stored as int8, one scale per channel
+        data, weight = (made_by[name] for name in conv.input[:2])
+        assert data.op_type == weight.op_type == "DequantizeLinear"
+        stored = initializers[weight.input[0]]
+        assert stored.data_type == onnx.TensorProto.INT8 and len(initializers[weight.input[1]].dims) == 1
+    # the frontend stays float: the STFT's input and the mel filters' product read no dequantised tensor
+    frontend = [n for n in graph.node if n.op_type == "STFT" or "recognizer.frontend.filters" in n.input]
+    assert len(frontend) == 2
+    assert all(made_by.get(name) is None or made_by[name].op_type != "DequantizeLinear"
+               for node in frontend for name in node.input)  # fmt: skip
+    # on the run's test utterances (clips like those calibrated on) the int8 probabilities stay close to the float
+    # ones; the report's noise clips lie partly outside the calibrated ranges, where static int8 clips activations
+    checkpoint = Path(record["checkpoint"])
+    program = Program(load_recognizer(checkpoint))
+    static = ONNX().load(folder / by_form["onnx_int8_static"]["file"], program.input_names)
+    data = run_datamodule(checkpoint)
+    data.setup("test")
+    with torch.no_grad():
+        clips = [program.inputs(wave[None]) for wave in data.datasets["test"].waveforms]
+        diffs = [float((static(*clip) - program(*clip)).abs().max()) for clip in clips]
+    assert 0 < max(diffs) < 0.1 and sum(diffs) / len(diffs) < 0.02
+    assert 0 < by_form["onnx_int8_static"]["max_abs_diff"] < 0.5
+    for form in ("torchscript_int8", "onnx_int8_dynamic"):
+        assert 0 < by_form[form]["max_abs_diff"] < 0.05
+
+
+@pytest.mark.slow
+def test_calibration_and_evaluation_read_the_runs_own_training_and_test_speakers(quantized):
+    run, record, _ = quantized
+    split = json.loads((run / "split.json").read_text())["speakers"]
+    calibration = record["calibration"]
+    assert calibration["split"] == "train" and calibration["utterances"] == 6 and calibration["skipped_files"] == 0
+    assert set(calibration["speakers"]) <= set(split["train"]) and not set(calibration["speakers"]) & {
+        *split["val"], *split["test"]
+    }
+    assert record["evaluated"]["split"] == "test" and record["evaluated"]["speakers"] == sorted(split["test"])
+
+
+@pytest.mark.slow
+def test_evaluate_reproduces_the_runs_own_test_scores_for_every_float_form(quantized):
+    run, record, _ = quantized
+    with (run / "predictions.csv").open() as f:
+        assert len({row["predicted"] for row in csv.DictReader(f)}) > 1  # the run predicts more than one class
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    by_form = {e["form"]: e for e in record["entries"]}
+    for form in ("pytorch", "torchscript", "onnx"):
+        assert by_form[form]["uar"] == pytest.approx(metrics["test/uar"], abs=1e-6)
+        assert by_form[form]["war"] == pytest.approx(metrics["test/war"], abs=1e-6)
+    assert all(0 <= e["uar"] <= 1 and 0 <= e["war"] <= 1 for e in record["entries"])
+
+
+def test_calibration_clips_are_exactly_training_utterances(tmp_path, data_dir):
+    limits = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_train_batches=1", "test=false"]
+    train(compose_train(tmp_path, data_dir, "model=crnn", "model.hidden=8", *limits))
+    data = run_datamodule(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    with (tmp_path / "run" / "split.csv").open() as f:
+        training = {row["id"] for row in csv.DictReader(f) if row["split"] == "train"}
+    assert {r.id for r in training_clips(data, 10_000).rows} == training
+    few = training_clips(data, 5)
+    assert len(few) == 5 and {r.id for r in few.rows} < training
+    assert [r.id for r in training_clips(data, 5).rows] == [r.id for r in few.rows]  # the same draw every time
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["quantize=true"], "quantize: now a list of int8 forms .* quantize=\\[dynamic\\] for the former"),
+        (["quantize=[int4]"], "quantize: no entry named \\['int4'\\]; choose among"),
+        (["formats=[torchscript]", "quantize=[static]"], "quantize: static quantises the onnx program: add it"),
+        (["evaluate=train"], "evaluate: 'train' is no split to score"),
+        (["calibration_clips=0"], "calibration_clips: must be >= 1"),
+    ],
+    ids=["bool", "unknown", "no_onnx", "split", "clips"],
+)
+def test_int8_options_are_refused_in_one_line(tmp_path, data_dir, overrides, message):
+    cfg = compose_train(tmp_path, data_dir, f"ckpt_path={tmp_path / 'none.ckpt'}", *overrides, config_name="export")
+    with pytest.raises(ConfigError, match=message) as caught:
+        export(cfg)
+    assert "\n" not in str(caught.value)

@@ -1,4 +1,4 @@
-"""serlab-export: a trained run as TorchScript and ONNX programs and an int8 copy, with a size, speed and parity report.
+"""serlab-export: a trained run as TorchScript and ONNX programs and int8 forms, with a size, speed, parity, UAR report.
 
 Every exported program takes mono waveforms at the run's sample rate, shaped (batch, samples),
 each row a whole clip (equal lengths, no padding), and returns class probabilities (batch, classes).
@@ -16,11 +16,11 @@ import logging
 import statistics
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import torch
 from hydra.utils import instantiate
@@ -28,13 +28,16 @@ from omegaconf import DictConfig
 from torch import nn
 from torch.export._patches import register_gru_while_loop_decomposition, register_lstm_while_loop_decomposition
 
+from serlab.cli.run_data import run_datamodule, training_clips
 from serlab.config_check import ConfigError
 from serlab.config_tree import print_config_tree
+from serlab.data.dataset import AudioDataset
 from serlab.extras import require
 from serlab.inference import Recognizer, load_recognizer
 from serlab.lengths import assume_whole_sequences
 from serlab.records import write_json
 from serlab.training.build import check_config
+from serlab.training.metrics import uar, war
 
 Runner = Callable[..., torch.Tensor]
 Inputs = tuple[torch.Tensor, ...]
@@ -135,24 +138,29 @@ class ONNX:
         return run
 
 
+class Quantizer(Protocol):
+    """One int8 form (serlab.cli.int8): `form` names it in export.json; `source` is the format (`formats`) it
+    quantises, None when it starts from the PyTorch model; `calibrated`: whether `save` reads calibration clips
+    (the run's training audio is decoded only when some chosen form does)."""
+
+    form: str
+    source: str | None
+    calibrated: bool
+
+    def save(self, model: Program, example: Inputs, folder: Path, sources: Mapping[str, Path],
+             calibration: Sequence[Inputs]) -> Path:  # fmt: skip
+        """Write the form into `folder`; `sources`: the file of each format written, `calibration`: the program
+        inputs of training clips (empty unless `calibrated`)."""
+        ...
+
+    def load(self, path: Path, names: list[str]) -> Runner:
+        """The written form as a function of its inputs (`names` in order)."""
+        ...
+
+
 def count_parameters(model: nn.Module) -> int:
     """Learned weights in `model`."""
     return sum(p.numel() for p in model.parameters())
-
-
-def quantize(model: Program) -> Program:
-    """A copy whose Linear, LSTM and GRU layers hold int8 weights and quantise activations per call.
-
-    Layers inside transformer blocks stay float: PyTorch's fused transformer path reads their weights
-    as tensors, which quantised layers no longer have.
-    """
-    blocks = [name for name, layer in model.named_modules() if isinstance(layer, nn.TransformerEncoderLayer)]
-    chosen = {
-        name: torch.ao.quantization.default_dynamic_qconfig
-        for name, layer in model.named_modules()
-        if isinstance(layer, (nn.Linear, nn.LSTM, nn.GRU)) and not any(name.startswith(f"{b}.") for b in blocks)
-    }
-    return cast(Program, torch.ao.quantization.quantize_dynamic(model, chosen, dtype=torch.qint8))
 
 
 def noise_clip(seconds: float, sample_rate: int) -> torch.Tensor:
@@ -183,6 +191,9 @@ class Entry:
     parameters: int
     latency_ms: float
     max_abs_diff: float  # largest |probability - PyTorch float probability| over the check clips
+    # unweighted and weighted average recall on the run's own split (`evaluate`), one clip per call
+    uar: float | None = None
+    war: float | None = None
 
 
 def measure(
@@ -208,18 +219,13 @@ def measure(
 
 
 def export_form(
-    form: str,
-    exporter: TorchScript | ONNX,
-    model: Program,
-    example: Inputs,
-    folder: Path,
-    check: Callable[..., Entry],
-) -> Entry:
-    """Save one form, load it back and `check` it; a model it cannot express fails naming the form and the model."""
+    form: str, save: Callable[[], Path], load: Callable[[Path], Runner], model: Program
+) -> tuple[Path, Runner]:
+    """Save one form and load it back; a model it cannot express fails naming the form and the model."""
     try:
-        path = exporter.save(model, example, folder)
-        return check(form, path, exporter.load(path, model.input_names))
-    except Exception as err:  # tracers, exporters and runtimes each raise their own kinds
+        path = save()
+        return path, load(path)
+    except Exception as err:  # tracers, exporters, quantisers and runtimes each raise their own kinds
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         parts = model.recognizer
         raise RuntimeError(
@@ -228,34 +234,74 @@ def export_form(
         ) from err
 
 
+def score(runners: Mapping[str, Runner], program: Program, data: AudioDataset) -> dict[str, dict[str, float]]:
+    """Each form's UAR and WAR on `data`, scored one whole clip per call (the predicted class: the most probable)."""
+    n = len(program.recognizer.classes)
+    confusions = {form: torch.zeros(n, n, dtype=torch.long) for form in runners}
+    with torch.no_grad():
+        for wave, target in zip(data.waveforms, data.targets):
+            inputs = program.inputs(wave[None])
+            for form, run in runners.items():
+                confusions[form][target, int(run(*inputs).argmax(-1))] += 1
+    return {form: {"uar": uar(cm), "war": war(cm)} for form, cm in confusions.items()}
+
+
 def print_table(entries: list[Entry], clip_seconds: float) -> None:
     """The report as an aligned text table."""
-    header = ["form", "file", "MB", "params", f"ms/{clip_seconds:g} s clip", "max |dp|"]
+    header = ["form", "file", "MB", "params", f"ms/{clip_seconds:g} s clip", "max |dp|", "UAR", "WAR"]
     lines = [header] + [
-        [e.form, e.file, f"{e.size_mb:.3f}", f"{e.parameters:,}", f"{e.latency_ms:.1f}", f"{e.max_abs_diff:.2e}"]
+        [e.form, e.file, f"{e.size_mb:.3f}", f"{e.parameters:,}", f"{e.latency_ms:.1f}", f"{e.max_abs_diff:.2e}",
+         *(f"{v:.4f}" if v is not None else "-" for v in (e.uar, e.war))]
         for e in entries
-    ]
+    ]  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print()
     for line in lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)))
 
 
-def export(cfg: DictConfig) -> dict:
-    """Write every chosen format (and the int8 copy), check each against the PyTorch model, report."""
-    check_config(cfg)
-    unknown = sorted(set(cfg.formats) - set(cfg.exporters))
-    if unknown:
+# the splits `evaluate` may name, and the datamodule stage that loads each
+EVALUATED = {"test": "test", "val": "validate"}
+
+
+def check_choices(cfg: DictConfig) -> None:
+    """Refuse formats, int8 forms and settings that name nothing or cannot be met, before any work is done."""
+    if isinstance(cfg.quantize, bool):
         raise ConfigError(
-            f"formats: no exporter named {unknown}; choose among {sorted(cfg.exporters)}, e.g. formats=[onnx]"
+            "quantize: now a list of int8 forms among `quantizers` (e.g. quantize=[dynamic,static]): "
+            "quantize=[dynamic] for the former quantize=true, quantize=[] for quantize=false"
         )
+    for key, chosen, among in (("formats", cfg.formats, cfg.exporters), ("quantize", cfg.quantize, cfg.quantizers)):
+        unknown = sorted(set(chosen) - set(among))
+        if unknown:
+            example = next(iter(among))
+            raise ConfigError(f"{key}: no entry named {unknown}; choose among {sorted(among)}, e.g. {key}=[{example}]")
+    if cfg.calibration_clips < 1:
+        raise ConfigError(f"calibration_clips: must be >= 1 training utterances, got {cfg.calibration_clips}")
+    if cfg.evaluate is not None and cfg.evaluate not in EVALUATED:
+        raise ConfigError(f"evaluate: {cfg.evaluate!r} is no split to score; choose {' or '.join(EVALUATED)}, or null")
+
+
+def export(cfg: DictConfig) -> dict:
+    """Write every chosen format and int8 form, check each against the PyTorch model (and score each on the run's
+    `evaluate` split), report."""
+    check_config(cfg)
+    check_choices(cfg)
     # Built first, so that a format missing its optional packages is reported before any work is done.
     exporters = {form: instantiate(cfg.exporters[form]) for form in cfg.formats}
+    quantizers: list[Quantizer] = [instantiate(cfg.quantizers[name]) for name in cfg.quantize]
+    for name, quantizer in zip(cfg.quantize, quantizers):
+        if quantizer.source is not None and quantizer.source not in exporters:
+            raise ConfigError(
+                f"quantize: {name} quantises the {quantizer.source} program: add it to formats "
+                f"(formats=[{','.join([*cfg.formats, quantizer.source])}])"
+            )
     if cfg.get("print_config"):
         print_config_tree(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    recognizer = load_recognizer(Path(cfg.ckpt_path).expanduser().resolve())
+    ckpt_path = Path(cfg.ckpt_path).expanduser().resolve()
+    recognizer = load_recognizer(ckpt_path)
     if recognizer.loss.frame_level:
         raise ConfigError(
             f"ckpt_path: the run's loss ({type(recognizer.loss).__name__}) decodes frame scores step by step, "
@@ -269,25 +315,33 @@ def export(cfg: DictConfig) -> dict:
     clips = [program.inputs(noise_clip(s, rate)) for s in (cfg.clip_seconds, *cfg.check_seconds)]
     # Two rows keep the batch axis dynamic: tracing a batch of one would fix it at one.
     example = program.inputs(torch.cat([clips[0][0], clips[0][0].flip(-1)]))
+    calibrated = any(q.calibrated for q in quantizers)
+    data = run_datamodule(ckpt_path) if cfg.evaluate or calibrated else None
+    calibration = training_clips(data, cfg.calibration_clips) if data is not None and calibrated else None
 
     reference = torch.no_grad()(program)
-    expected = [reference(*clip) for clip in clips]
-    # Every form has the float model's weights (the int8 copy stores the same ones in 8 bits).
-    check = partial(
-        measure, clips=clips, expected=expected, runs=cfg.latency_runs, parameters=count_parameters(program)
-    )
-
     weights = folder / "model.pt"
     torch.save(recognizer.state_dict(), weights)
-    entries = [check("pytorch", weights, reference)]
+    paths, runners = {"pytorch": weights}, {"pytorch": cast(Runner, reference)}
+    names = program.input_names
     for form, exporter in exporters.items():
-        entries.append(export_form(form, exporter, program, example, folder, check))
-    if cfg.quantize:
-        int8 = TorchScript("model_int8.torchscript.pt")
-        entries.append(export_form("torchscript_int8", int8, quantize(program), example, folder, check))
+        save = partial(exporter.save, program, example, folder)
+        paths[form], runners[form] = export_form(form, save, partial(exporter.load, names=names), program)
+    sources = dict(paths)
+    calibration_inputs = [program.inputs(wave[None]) for wave in calibration.waveforms] if calibration else []
+    for quantizer in quantizers:
+        save = partial(quantizer.save, program, example, folder, sources, calibration_inputs)
+        form = quantizer.form
+        paths[form], runners[form] = export_form(form, save, partial(quantizer.load, names=names), program)
 
+    expected = [reference(*clip) for clip in clips]
+    # Every form has the float model's weights (the int8 copies store the same ones in 8 bits).
+    parameters = count_parameters(program)
+    entries = [
+        measure(form, paths[form], run, clips, expected, cfg.latency_runs, parameters) for form, run in runners.items()
+    ]
     record = {
-        "checkpoint": str(Path(cfg.ckpt_path).expanduser().resolve()),
+        "checkpoint": str(ckpt_path),
         "classes": recognizer.classes,
         "sample_rate": rate,
         "input": f"{INPUT}: float32 (batch, samples), mono at sample_rate, each row a whole clip",
@@ -299,12 +353,30 @@ def export(cfg: DictConfig) -> dict:
         "clip_seconds": cfg.clip_seconds,
         "check_seconds": list(cfg.check_seconds),
         "threads": torch.get_num_threads(),
-        "entries": [asdict(e) for e in entries],
     }
+    if calibration is not None:
+        record["calibration"] = split_record(calibration, "train")
+    if data is not None and cfg.evaluate:
+        data.setup(EVALUATED[cfg.evaluate])
+        scored = data.datasets[cfg.evaluate]
+        for entry, scores in zip(entries, score(runners, program, scored).values()):
+            entry.uar, entry.war = scores["uar"], scores["war"]
+        record["evaluated"] = split_record(scored, cfg.evaluate)
+    record["entries"] = [asdict(e) for e in entries]
     write_json(record, folder / "export.json")
     print_table(entries, cfg.clip_seconds)
     print(f"exports and export.json: {folder}")
     return record
+
+
+def split_record(data: AudioDataset, split: str) -> dict[str, object]:
+    """Which of the run's utterances a step read: the split, its speakers, how many utterances and skipped files."""
+    return {
+        "split": split,
+        "speakers": sorted({r.speaker for r in data.rows}),
+        "utterances": len(data),
+        "skipped_files": len(data.skipped),
+    }
 
 
 def main(cfg: DictConfig) -> None:

@@ -49,7 +49,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_each(cfg.get("logger"))
     pruning: Pruning | None = instantiate(cfg.pruning) if cfg.get("pruning") else None
     callbacks = [*instantiate_each(cfg.get("callbacks")), *([pruning] if pruning is not None else [])]
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    # quantization-aware training (quantization=qat) hooks into fitting as one more callback
+    quantization = [instantiate(cfg.quantization)] if cfg.get("quantization") else []
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[*callbacks, *quantization])
     check_writable(*checkpoint_dirs(trainer))
     # before the optimizer is built (at fit start), which takes only what still trains
     source = init_from(cfg, module, resumed_checkpoint(cfg.get("ckpt_path"), trainer))
@@ -92,6 +94,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 # the teacher runs, temperature and weight the student learned with
                 distillation=module.distillation.record() if module.distillation is not None else None,
                 pruning=pruning.record(module) if pruning is not None else None,
+                quantization=quantization_record(cfg),
             )
     if trainer.is_global_zero:
         write_data_record(datamodule, output_dir)
@@ -118,6 +121,14 @@ def energy_record(trainer: L.Trainer) -> dict[str, Any] | None:
     callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning, not declared
     records = [c.record for c in callbacks if isinstance(c, EnergyMeter) and c.record]
     return asdict(records[0]) if records else None
+
+
+def quantization_record(cfg: DictConfig) -> dict[str, Any] | None:
+    """How a quantization-aware run trained (its method and settings); None for a run trained in float alone."""
+    if not cfg.get("quantization"):
+        return None
+    settings = {str(k): v for k, v in plain(cfg.quantization).items() if not str(k).startswith("_")}
+    return {"method": cfg.quantization._target_, "quantization_aware": True, **settings}
 
 
 def main(cfg: DictConfig) -> float | None:
