@@ -148,3 +148,35 @@ def test_parallel_multirun_of_two_trainings_is_ranked(tmp_path, data_dir):
     assert [c for c in rows[0] if "/" not in c and c not in ("rank", "run", "params")] == ["model.hidden"]
     assert float(rows[0]["val/loss"]) <= float(rows[1]["val/loss"])
     assert compare(Options(multirun, metric="val/loss")).count("\n| ") == 3
+
+
+def test_pareto_page_takes_a_cv_folder_as_one_system_and_a_loose_run_as_another(tmp_path):
+    from serlab.cli.compare import systems_under
+
+    root = tmp_path / "green"
+    fold = fake_run(root / "small_cv" / "fold_0" / "seed_42", {"test/uar": 0.6}, model_config("crnn.CRNN", 8))
+    record = json.loads((fold / "metrics.json").read_text()) | {"energy": {"kwh": 0.002}}
+    (fold / "metrics.json").write_text(json.dumps(record))
+    entries = [
+        {"form": "pytorch", "size_mb": 0.7, "latency_ms": 9.0},
+        {"form": "onnx", "size_mb": 1.0, "latency_ms": 4.0},
+    ]
+    (fold / "export.json").write_text(json.dumps({"entries": entries}))
+    (root / "small_cv" / "summary.json").write_text(json.dumps({
+        "over_folds": {"uar": {"mean": 0.65, "std": 0.1}}, "runs": [{"folder": str(fold)}], "training_energy_kwh": 0.02,
+    }))  # fmt: skip
+    fake_run(root / "big", {"test/uar": 0.8}, model_config("crnn.CRNN", 64))
+
+    systems = {s.name: s for s in systems_under(root, "test/uar")}
+    assert set(systems) == {"small_cv", "big"}
+    small = systems["small_cv"]
+    assert (small.uar, small.uar_std) == (0.65, 0.1)
+    # the CV's energy is that of all its trainings; size and latency are the exported ONNX program's
+    assert small.costs == {"params": 1234.0, "energy_wh": pytest.approx(20.0), "size_mb": 1.0, "latency_ms": 4.0}
+    assert systems["big"].uar == 0.8 and systems["big"].costs == {"params": 1234.0}
+
+    page = tmp_path / "pareto.html"
+    main([str(root), f"pareto={page}"])
+    assert "small_cv" in page.read_text() and page.with_suffix(".png").is_file()
+    with pytest.raises(SystemExit):
+        main([str(root), "metric=test/loss", f"pareto={page}"])

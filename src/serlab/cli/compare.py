@@ -1,6 +1,10 @@
 """serlab-compare: a leaderboard of the runs under a folder, with the config keys in which they differ.
 
-    serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE]
+    serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE] [pareto=FILE]
+
+pareto=FILE.html draws UAR against parameters, model file size, CPU latency (from a serlab-export in the run
+folder) and training energy, Pareto fronts marked: a serlab-cv folder is one system (UAR mean ± std over folds,
+energy of all its trainings), a run outside any CV another.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
@@ -19,8 +23,13 @@ from serlab.cli.commands import reporting_user_errors
 from serlab.configs import plain
 from serlab.errors import UserError
 
+if TYPE_CHECKING:
+    from serlab.reports.pareto import System
+
 # serlab-train and serlab-eval write it when a run has been tested: it marks a finished run folder.
 METRICS_FILE = "metrics.json"
+# serlab-cv writes it into the CV folder once every fold has run
+CV_SUMMARY = "summary.json"
 HIGHER_IS_BETTER = ("uar", "war", "f1", "ccc")
 LOWER_IS_BETTER = ("loss",)
 # Metric families shown beside the ranking metric (train/ and time/ ones describe the fit, not the result).
@@ -39,6 +48,7 @@ class Options:
     order: str | None = None
     csv: Path | None = None
     markdown: Path | None = None
+    pareto: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,10 @@ class Run:
 def parse_args(argv: list[str]) -> Options:
     """RUNS_DIR followed by key=value options."""
     names = {f.name for f in fields(Options)} - {"runs_dir"}
-    usage = "usage: serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE]"
+    usage = (
+        "usage: serlab-compare RUNS_DIR [metric=test/uar] [top=N] [order=max|min] [csv=FILE] [markdown=FILE] "
+        "[pareto=FILE]"
+    )
     if not argv or "=" in argv[0]:
         raise UserError(usage)
     given: dict[str, Any] = {}
@@ -74,7 +87,7 @@ def parse_args(argv: list[str]) -> Options:
         given["top"] = int(given["top"])
     if given.get("order") not in (None, "max", "min"):
         raise UserError(f"order={given['order']}: expected max (higher is better) or min")
-    for key in ("csv", "markdown"):
+    for key in ("csv", "markdown", "pareto"):
         if key in given:
             given[key] = Path(given[key])
     return Options(runs_dir=Path(argv[0]), **given)
@@ -154,6 +167,45 @@ def read_run(folder: Path) -> Run:
         }
     choices, overridden = hydra_record(folder)
     return Run(folder, metrics, record.get("n_params"), flat, choices, overridden)
+
+
+def run_costs(folder: Path) -> dict[str, float]:
+    """Parameters and training energy of a run, and the size and latency of its exported ONNX program (else its
+    PyTorch weights) when serlab-export wrote export.json into the run folder."""
+    record = json.loads((folder / METRICS_FILE).read_text())
+    costs = {"params": float(record["n_params"])} if record.get("n_params") else {}
+    if record.get("energy"):
+        costs["energy_wh"] = 1000 * float(record["energy"]["kwh"])
+    export = folder / "export.json"
+    if export.is_file():
+        forms = {e["form"]: e for e in json.loads(export.read_text())["entries"]}
+        chosen = forms.get("onnx") or forms.get("pytorch")
+        if chosen:
+            costs |= {"size_mb": float(chosen["size_mb"]), "latency_ms": float(chosen["latency_ms"])}
+    return costs
+
+
+def systems_under(root: Path, metric: str) -> list[System]:
+    """Each serlab-cv folder under `root` as one system, and each run outside them as another."""
+    from serlab.reports.pareto import System  # torch and matplotlib only when a Pareto page is asked for
+
+    cvs = sorted(p.parent for p in root.rglob(CV_SUMMARY))
+    systems = []
+    for cv in cvs:
+        summary = json.loads((cv / CV_SUMMARY).read_text())
+        stats = summary["over_folds"].get(metric.rsplit("/", 1)[-1])
+        if not metric.startswith("test/") or stats is None:
+            raise UserError(f"pareto: {cv} summarises {', '.join(summary['over_folds'])} over folds, not {metric}")
+        costs = run_costs(Path(summary["runs"][0]["folder"]))
+        costs.pop("energy_wh", None)  # one fold's; the CV's is the sum over its trainings
+        if summary.get("training_energy_kwh"):
+            costs["energy_wh"] = 1000 * summary["training_energy_kwh"]
+        systems.append(System(cv.relative_to(root).as_posix() or cv.name, stats["mean"], stats["std"], costs))
+    for run in find_runs(root):
+        if not any(cv in run.parents for cv in cvs):
+            score = read_run(run).metrics.get(metric, math.nan)
+            systems.append(System(run.relative_to(root).as_posix() or run.name, score, None, run_costs(run)))
+    return systems
 
 
 def higher_is_better(metric: str, order: str | None) -> bool:
@@ -245,6 +297,13 @@ def compare(options: Options) -> str:
     if options.markdown:
         options.markdown.parent.mkdir(parents=True, exist_ok=True)
         options.markdown.write_text(table)
+    if options.pareto:
+        if not descending:
+            raise UserError(f"pareto={options.pareto}: the Pareto page trades a score (higher is better) against costs")
+        from serlab.reports.pareto import write_pareto
+
+        notes = [f"{options.metric} against each cost; serlab-cv folders: mean ± std over folds, energy of all folds"]
+        write_pareto(systems_under(options.runs_dir, options.metric), options.pareto, f"{options.runs_dir}", notes)
     without = [r.path for r in runs if r.config is None]
     if without:
         print(f"no saved config in {', '.join(map(str, without))}: their settings are not compared", file=sys.stderr)
