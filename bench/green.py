@@ -23,6 +23,7 @@ Writes the HTML page with the plots and the table (--page), and prints the table
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import statistics
 import subprocess
@@ -112,6 +113,11 @@ def export_run(run: Path, folder: Path, int8: bool, evaluate: bool, latency_runs
     return json.loads(record.read_text())
 
 
+def gzip_mb(path: Path) -> float:
+    """The file's size once gzip-compressed, in MB."""
+    return len(gzip.compress(path.read_bytes(), compresslevel=9)) / 2**20
+
+
 def energy_wh(runs: list[Path]) -> float:
     """Training energy of all the runs, in Wh."""
     return 1000 * sum(json.loads((run / "energy.json").read_text())["kwh"] for run in runs)
@@ -175,7 +181,8 @@ def student_systems(row: Row, summary: dict, cv_dir: Path) -> list[System]:
     systems = []
     for form, uars in scored.items():
         mean, std = (uar["mean"], uar["std"]) if not uars else (statistics.fmean(uars), statistics.stdev(uars))
-        costs = {"params": params, "size_mb": timed[form]["size_mb"], "latency_ms": timed[form]["latency_ms"]}
+        costs = {"params": params, "size_mb": timed[form]["size_mb"], "latency_ms": timed[form]["latency_ms"],
+                 "gzip_mb": gzip_mb(cv_dir / "timing" / timed[form]["file"])}  # fmt: skip
         label = row.name if form == "onnx" else f"{row.name} · {form}"
         systems.append(System(label, mean, std, {**costs, "energy_wh": energy}))
     return systems

@@ -19,6 +19,8 @@ from serlab.reports.render import Table, html_page, png_bytes
 COSTS = {
     "params": "parameters",
     "size_mb": "model file (MB)",
+    # what a sparse (pruned) model saves on disk shows once its zeros are compressed
+    "gzip_mb": "model file, gzip-compressed (MB)",
     "latency_ms": "CPU latency per 3 s clip, one thread (ms)",
     "energy_wh": "training energy (Wh)",
 }
