@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -50,15 +52,20 @@ class AudioCache:
 
 
 
-def save_npy(entry: Path, array: np.ndarray) -> None:
-    """Write `array` to `entry`, creating its folder."""
+def write_atomically(entry: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Let `write` fill a file that then replaces `entry` (folders created) in one step, so parallel runs and
+    crashes never leave a half-written entry."""
     entry.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so parallel runs and crashes never leave a half-written entry.
     fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
+            write(f)
         os.replace(tmp, entry)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_npy(entry: Path, array: np.ndarray) -> None:
+    """Write `array` to `entry`, creating its folder."""
+    write_atomically(entry, lambda f: np.save(f, array))

@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from serlab.config_check import ConfigError
 from serlab.data.audio import load_audio
+from serlab.data.cache import write_atomically
 from serlab.data.datamodule import SERDataModule
 from serlab.data.manifest import Utterance
 from serlab.inference import audio_settings, load_recognizer
@@ -165,17 +164,9 @@ class TeacherCache:
         entry = self.entry(checkpoint)
         if entry is None:
             return
-        entry.parent.mkdir(parents=True, exist_ok=True)
         ids = sorted(scores)
         record = {"ids": ids, "paths": [scores[i][0] for i in ids], "probs": torch.stack([scores[i][1] for i in ids])}
-        fd, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(record, f)
-            os.replace(temporary, entry)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(entry, lambda f: torch.save(record, f))
 
 
 @torch.no_grad()
