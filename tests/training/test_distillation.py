@@ -201,7 +201,7 @@ def test_serlab_train_with_a_teacher_records_it_in_metrics_json(tmp_path, data_d
 
 
 def test_a_cv_report_says_what_its_folds_learned_from(tmp_path, data_dir):
-    one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False)
+    one_run = SimpleNamespace(folds=[0], seeds=[1], runs=[], has_seed_ensemble=False, energy_kwh=lambda: None)
     cfg = compose_train(tmp_path, data_dir, "distill.teacher=runs/cv", "distill.weight=0.3", config_name="cv")
     (note,) = [n for n in report_notes(cfg, one_run) if n.startswith("distillation")]
     assert "runs/cv" in note and "weight 0.3" in note and "never trained or validated on its test speakers" in note
