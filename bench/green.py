@@ -98,13 +98,18 @@ def fold_runs(summary: dict) -> list[Path]:
     return [Path(run["folder"]) for run in summary["runs"]]
 
 
+def checkpoint(run: Path) -> Path:
+    """The checkpoint a run tested (best, or the final weights' last)."""
+    return Path(json.loads((run / "metrics.json").read_text())["checkpoint"])
+
+
 def export_run(run: Path, folder: Path, int8: bool, evaluate: bool, latency_runs: int = 20) -> dict:
     """serlab-export of one run into `folder` on one thread (ONNX, and the int8 forms if asked), each form scored
     on the run's test speaker if asked; its export.json (kept: a second call reads it)."""
     record = folder / "export.json"
     if not record.is_file():
         quantize = "[dynamic,static,onnx_dynamic]" if int8 else "[]"
-        args = [f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"paths.output_dir={folder}", "formats=[onnx]",
+        args = [f"ckpt_path={checkpoint(run)}", f"paths.output_dir={folder}", "formats=[onnx]",
                 f"quantize={quantize}", f"evaluate={'test' if evaluate else 'null'}", "threads=1",
                 f"latency_runs={latency_runs}"]  # fmt: skip
         proc = subprocess.run([sys.executable, "-m", "serlab.cli.export", *args], capture_output=True, text=True)
@@ -132,7 +137,7 @@ def cpu_source(out: Path) -> str:
 def pipeline_latency_ms(run: Path, threads: int = 1, calls: int = 20) -> float:
     """Median time of the run's whole PyTorch pipeline (vector streams included) on a 3 s clip."""
     torch.set_num_threads(threads)
-    recognizer = load_recognizer(run / "checkpoints" / "best.ckpt")
+    recognizer = load_recognizer(checkpoint(run))
     clip = 0.1 * torch.randn(1, int(CLIP_SECONDS * recognizer.sample_rate), generator=torch.Generator().manual_seed(0))
     times = []
     with torch.no_grad():
@@ -150,7 +155,7 @@ def teacher_system(summary: dict, whisper: str) -> System:
     encoder = WhisperEncoder(whisper).encoder
     head = json.loads((runs[0] / "metrics.json").read_text())["n_params"]
     encoder_mb = sum(p.numel() * p.element_size() for p in encoder.parameters()) / 2**20
-    head_mb = (runs[0] / "checkpoints" / "best.ckpt").stat().st_size / 2**20
+    head_mb = checkpoint(runs[0]).stat().st_size / 2**20
     stats = summary["over_folds"]["uar"]
     return System(
         "teacher (Whisper tiny.en probe)",

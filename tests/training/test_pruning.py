@@ -211,7 +211,7 @@ def test_a_pruned_run_trains_and_exports_with_its_zeros(tmp_path, data_dir):
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     weights = prunable_state(kept(ckpt)["state_dict"])
     export(compose_train(tmp_path / "export", data_dir, f"ckpt_path={ckpt}", "formats=[torchscript]",
-                         "quantize=false", "latency_runs=1", config_name="export"))  # fmt: skip
+                         "quantize=[]", "latency_runs=1", config_name="export"))  # fmt: skip
     folder = tmp_path / "export" / "run"
     saved = prunable_state(torch.load(folder / "model.pt", weights_only=True))
     program = prunable_state(torch.jit.load(str(folder / "model.torchscript.pt")).state_dict(), "recognizer.")
