@@ -114,16 +114,15 @@ def test_exports_match_pytorch_on_other_lengths_and_batches(exported):
     assert by_form["torchscript"]["max_abs_diff"] < 1e-4 and by_form["onnx"]["max_abs_diff"] < 1e-4
 
 
-def quantised_share(program: Program) -> float:
-    """The share of the program's weights the dynamic int8 copy stores in 8 bits (Linear, LSTM and GRU layers
-    outside transformer blocks): where it is small, packing overhead can outweigh the saving."""
+def mean_quantised_layer(program: Program) -> float:
+    """The mean weight count of the layers the dynamic int8 copy stores in 8 bits (Linear, LSTM and GRU outside
+    transformer blocks): each packed layer carries a fixed overhead, which outweighs the saving on tiny layers."""
     layers = dict(program.named_modules())
     blocks = [name for name, layer in layers.items() if isinstance(layer, torch.nn.TransformerEncoderLayer)]
     kinds = (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)
-    inside = {name for name in layers if any(name.startswith(b) for b in blocks)}
+    inside = {name for name in layers if any(name.startswith(f"{b}.") for b in blocks)}
     kept = [layer for name, layer in layers.items() if isinstance(layer, kinds) and name not in inside]
-    quantised = sum(p.numel() for layer in kept for p in layer.parameters())
-    return quantised / sum(p.numel() for p in program.parameters())
+    return sum(p.numel() for layer in kept for p in layer.parameters()) / max(len(kept), 1)
 
 
 @pytest.mark.slow
@@ -143,7 +142,7 @@ def test_int8_copy_runs_and_everything_is_reported(exported):
     # int8 weights: a smaller file whose probabilities stay close to the float model's
     # (file sizes in bytes: the record's megabytes are rounded, which hides the gain on the smallest test models)
     sizes = {form: (folder / by_form[form]["file"]).stat().st_size for form in ("torchscript", "torchscript_int8")}
-    if quantised_share(Program(recognizer)) > 0.5:
+    if mean_quantised_layer(Program(recognizer)) > 4096:
         assert sizes["torchscript_int8"] < sizes["torchscript"]
     assert by_form["torchscript_int8"]["max_abs_diff"] < 0.05
 

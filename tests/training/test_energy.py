@@ -53,3 +53,11 @@ def test_training_writes_positive_finite_energy_to_the_run_folder_metrics_and_lo
     with open(out / "csv" / "metrics.csv", newline="") as f:
         logged = [float(row["energy/train_kwh"]) for row in csv.DictReader(f) if row["energy/train_kwh"]]
     assert logged == [pytest.approx(energy["kwh"])]
+
+
+@pytest.mark.parametrize("callbacks", ["default", "final_weights", "[default,ema]"])
+def test_every_set_of_callbacks_a_preset_chooses_keeps_the_energy_meter(tmp_path, data_dir, callbacks):
+    from tests.conftest import compose_train
+
+    cfg = compose_train(tmp_path, data_dir, f"callbacks={callbacks}")
+    assert cfg.callbacks.energy._target_ == "serlab.training.energy.EnergyMeter"
