@@ -12,9 +12,12 @@ what is missing):
 - pruned_90 / lottery: the student pruned by magnitude to 90 % sparsity over a schedule with fine-tuning / by
   iterative lottery-ticket rounds with rewinding.
 - qat: the student trained with int8 fake-quantisation.
-Every student-family run is exported (serlab-export, one thread): ONNX float, ONNX static int8 calibrated on the
-run's training audio, TorchScript dynamic int8; each form is scored on the run's test speaker. Latency is the
-median per 3 s clip on one thread; the teacher's is its PyTorch pipeline (the Whisper encoder cannot be exported).
+Every run of the int8 rows is exported (serlab-export, one thread): ONNX float, ONNX static int8 calibrated on
+the run's training audio, ONNX dynamic int8, TorchScript dynamic int8; each form is scored on the run's test
+speaker. Size and latency come from each row's first fold, exported apart from training into <row>/timing/:
+latency is the median per 3 s clip on one thread, forms timed in interleaved rounds (median of 7 rounds of 20
+calls); rows of one architecture run the same dense program (pruned zeros are stored, not skipped). The
+teacher's latency is its PyTorch pipeline on a new clip each call (the Whisper encoder cannot be exported).
 Energy is each row's training energy over all its folds (callbacks/energy: codecarbon, offline; on a machine
 without readable RAPL counters the CPU figure is an estimate from its load, said in the page's notes).
 Writes the HTML page with the plots and the table (--page), and prints the table as Markdown.
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from serlab.cli.export import INPUT, ONNX, TorchScript, median_ms, noise_clip
 from serlab.data.encoders import WhisperEncoder
 from serlab.inference import load_recognizer
 from serlab.reports.pareto import System, write_pareto
@@ -93,14 +97,14 @@ def run_cv(emodb: str, row: Row, out: Path, folds: list[int] | None) -> dict:
     return json.loads((cv_dir / "summary.json").read_text())
 
 
-def fold_runs(summary: dict) -> list[Path]:
-    """The run folders of a CV summary."""
-    return [Path(run["folder"]) for run in summary["runs"]]
+def fold_runs(cv_dir: Path, summary: dict) -> list[Path]:
+    """The run folders of a CV summary, inside `cv_dir` wherever the CV ran."""
+    return [cv_dir / f"fold_{run['fold']}" / f"seed_{run['seed']}" for run in summary["runs"]]
 
 
 def checkpoint(run: Path) -> Path:
-    """The checkpoint a run tested (best, or the final weights' last)."""
-    return Path(json.loads((run / "metrics.json").read_text())["checkpoint"])
+    """The checkpoint a run tested (best, or the final weights' last), inside the run folder wherever it ran."""
+    return run / "checkpoints" / Path(json.loads((run / "metrics.json").read_text())["checkpoint"]).name
 
 
 def export_run(run: Path, folder: Path, int8: bool, evaluate: bool, latency_runs: int = 20) -> dict:
@@ -138,10 +142,12 @@ def pipeline_latency_ms(run: Path, threads: int = 1, calls: int = 20) -> float:
     """Median time of the run's whole PyTorch pipeline (vector streams included) on a 3 s clip."""
     torch.set_num_threads(threads)
     recognizer = load_recognizer(checkpoint(run))
-    clip = 0.1 * torch.randn(1, int(CLIP_SECONDS * recognizer.sample_rate), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
     times = []
     with torch.no_grad():
         for i in range(calls + 2):
+            # a new clip each call: the embeddings stream would otherwise answer from its cache
+            clip = 0.1 * torch.randn(1, int(CLIP_SECONDS * recognizer.sample_rate), generator=generator)
             start = time.perf_counter()
             recognizer(clip)
             if i >= 2:
@@ -149,9 +155,26 @@ def pipeline_latency_ms(run: Path, threads: int = 1, calls: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
-def teacher_system(summary: dict, whisper: str) -> System:
+def form_latencies(timing: Path, rounds: int = 7, calls: int = 20) -> dict[str, float]:
+    """Median ms per 3 s clip of each exported form in `timing/`, on one thread, measured in interleaved rounds
+    (each round times every form once), so a busy spell of the machine touches all forms alike."""
+    torch.set_num_threads(1)
+    entries = json.loads((timing / "export.json").read_text())["entries"]
+    runners = {}
+    for e in (e for e in entries if e["form"] in FORMS):
+        load = TorchScript().load if e["form"] == "torchscript_int8" else ONNX().load
+        runners[e["form"]] = load(timing / e["file"], [INPUT])
+    clip = (noise_clip(CLIP_SECONDS, 16000),)
+    per_round: dict[str, list[float]] = {form: [] for form in runners}
+    for _ in range(rounds):
+        for form, run in runners.items():
+            per_round[form].append(median_ms(run, clip, calls))
+    return {form: statistics.median(values) for form, values in per_round.items()}
+
+
+def teacher_system(summary: dict, cv_dir: Path, whisper: str) -> System:
     """The teacher with its encoder counted: parameters, weights on disk, pipeline latency."""
-    runs = fold_runs(summary)
+    runs = fold_runs(cv_dir, summary)
     encoder = WhisperEncoder(whisper).encoder
     head = json.loads((runs[0] / "metrics.json").read_text())["n_params"]
     encoder_mb = sum(p.numel() * p.element_size() for p in encoder.parameters()) / 2**20
@@ -174,10 +197,11 @@ def student_systems(row: Row, summary: dict, cv_dir: Path) -> list[System]:
     """The row's float ONNX program and, for int8 rows, each int8 form: UAR over folds (the CV's for float, each
     form's own scoring for int8), file size and latency of the first fold's export, timed apart from any training
     (`timing/`), and the training energy of all folds."""
-    runs = fold_runs(summary)
+    runs = fold_runs(cv_dir, summary)
     params = float(json.loads((runs[0] / "metrics.json").read_text())["n_params"])
     energy = energy_wh(runs)
     timed = {e["form"]: e for e in export_run(runs[0], cv_dir / "timing", row.int8, False, 50)["entries"]}
+    latency = form_latencies(cv_dir / "timing")
     uar = summary["over_folds"]["uar"]
     scored: dict[str, list[float]] = {"onnx": []}
     if row.int8:
@@ -186,7 +210,7 @@ def student_systems(row: Row, summary: dict, cv_dir: Path) -> list[System]:
     systems = []
     for form, uars in scored.items():
         mean, std = (uar["mean"], uar["std"]) if not uars else (statistics.fmean(uars), statistics.stdev(uars))
-        costs = {"params": params, "size_mb": timed[form]["size_mb"], "latency_ms": timed[form]["latency_ms"],
+        costs = {"params": params, "size_mb": timed[form]["size_mb"], "latency_ms": latency[form],
                  "gzip_mb": gzip_mb(cv_dir / "timing" / timed[form]["file"])}  # fmt: skip
         label = row.name if form == "onnx" else f"{row.name} · {form}"
         systems.append(System(label, mean, std, {**costs, "energy_wh": energy}))
@@ -232,7 +256,8 @@ def main() -> None:
             print(f"{row.name}: trained in {time.perf_counter() - start:.0f} s", flush=True)
         if summary is None:
             continue
-        systems += [teacher_system(summary, whisper)] if row.teacher else student_systems(row, summary, out / row.name)
+        cv_dir = out / row.name
+        systems += [teacher_system(summary, cv_dir, whisper)] if row.teacher else student_systems(row, summary, cv_dir)
         uar = summary["over_folds"]["uar"]
         print(f"{row.name}: UAR {uar['mean']:.3f} ± {uar['std']:.3f} over folds {summary['folds']}", flush=True)
     total = sum(s.costs["energy_wh"] for s in systems if " · " not in s.name)

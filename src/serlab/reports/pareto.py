@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from serlab.reports.render import Table, html_page, png_bytes
 
@@ -71,6 +72,7 @@ def pareto_figure(systems: list[System], costs: list[str]) -> Figure:
             ax.annotate(s.name, (s.costs[cost], s.uar), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.plot([s.costs[cost] for s in best], [s.uar for s in best], "-", color="C0", drawstyle="steps-post")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels on every minor tick of a log axis overlap
         ax.set_xlabel(COSTS[cost])
         ax.set_ylabel("UAR")
         ax.grid(alpha=0.3)
