@@ -18,6 +18,7 @@ def test_cv_runs_folds_reports_and_continues(tmp_path, data_dir):
         "debug=limit",
         "trainer.max_epochs=1",
         "cv.folds=[0,1]",
+        "callbacks=[default,energy]",
         f"hydra.run.dir={cv_dir}",
     ]
     run_cli("serlab.cli.cv", *args, cwd=tmp_path)

@@ -38,7 +38,7 @@ def test_a_record_logs_its_figures_under_the_phase():
 def test_training_writes_positive_finite_energy_to_the_run_folder_metrics_and_logger(tmp_path, data_dir):
     out = tmp_path / "run"
     run_cli(
-        "serlab.cli.train", *cli_overrides(tmp_path, data_dir), "trainer.max_epochs=2",
+        "serlab.cli.train", *cli_overrides(tmp_path, data_dir), "trainer.max_epochs=2", "callbacks=[default,energy]",
         "callbacks.energy.grid_intensity=250", "callbacks.energy.interval_s=0.5", f"paths.output_dir={out}",
         cwd=tmp_path,
     )  # fmt: skip
@@ -53,11 +53,3 @@ def test_training_writes_positive_finite_energy_to_the_run_folder_metrics_and_lo
     with open(out / "csv" / "metrics.csv", newline="") as f:
         logged = [float(row["energy/train_kwh"]) for row in csv.DictReader(f) if row["energy/train_kwh"]]
     assert logged == [pytest.approx(energy["kwh"])]
-
-
-@pytest.mark.parametrize("callbacks", ["default", "final_weights", "[default,ema]"])
-def test_every_set_of_callbacks_a_preset_chooses_keeps_the_energy_meter(tmp_path, data_dir, callbacks):
-    from tests.conftest import compose_train
-
-    cfg = compose_train(tmp_path, data_dir, f"callbacks={callbacks}")
-    assert cfg.callbacks.energy._target_ == "serlab.training.energy.EnergyMeter"

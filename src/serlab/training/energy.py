@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,6 +100,8 @@ class EnergyMeter(L.Callback):
         # imported here: codecarbon pulls in pandas, which would slow every command's start-up
         from codecarbon import OfflineEmissionsTracker
 
+        # codecarbon installs its own SIGINT/SIGTERM handlers, which would replace the run's preemption handling
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.tracker = OfflineEmissionsTracker(
             country_iso_code=self.country,
             force_carbon_intensity_g_co2e_kwh=self.grid_intensity,
@@ -109,6 +112,9 @@ class EnergyMeter(L.Callback):
             project_name="serlab",
         )
         self.tracker.start()
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, which codecarbon could not have replaced
+                signal.signal(sig, handler)
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         totals = torch.zeros(6, dtype=torch.float64)  # kWh, CO2e kg, s, cpu, gpu, ram kWh
