@@ -89,7 +89,9 @@ def run_cv(emodb: str, row: Row, out: Path, folds: list[int] | None) -> dict:
     """serlab-cv of one row into out/<name> (finished folds are kept); its summary.json."""
     cv_dir = out / row.name
     args = [*row.overrides, "data=emodb", f"data.root={emodb}", "data/split=loso", "cv.seeds=[42]",
-            f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}", "print_config=false"]  # fmt: skip
+            f"hydra.run.dir={cv_dir}", f"paths.root_dir={out}", "print_config=false",
+            # training energy on top of whatever callbacks the preset chose (the meter is opt-in)
+            "+callbacks.energy._target_=serlab.training.energy.EnergyMeter"]  # fmt: skip
     if folds is not None:
         args.append(f"cv.folds=[{','.join(map(str, folds))}]")
     proc = subprocess.run([sys.executable, "-m", "serlab.cli.cv", *args], capture_output=True, text=True)
